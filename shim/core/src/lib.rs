@@ -1,0 +1,16 @@
+//! Pure, allocation-free logic shared by the detbuild shim (a `no_std` cdylib) and the launcher.
+//!
+//! Nothing here touches the OS: no syscalls, no environment, no FFI. Every function is a plain
+//! computation on its arguments, so all of it is unit-tested without any preload.
+//!
+//! - [`clock`]: the logical clock (epoch + offset) and duration parsing.
+//! - [`key`]: the frozen derivation of root, process, thread, fork and file keys.
+//! - [`stream`]: the frozen counter-mode byte stream and the `arc4random_uniform` reduction.
+//! - [`settings`]: the compact payload the launcher hands to every shimmed process.
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+
+pub mod clock;
+pub mod key;
+pub mod settings;
+pub mod stream;

@@ -1,0 +1,211 @@
+//! The settings payload: one environment variable, `DETBUILD`, written by the launcher and read
+//! once per process by the shim without allocating.
+//!
+//! ```text
+//! DETBUILD=v1;epoch=1700000000;step=1000000000;key=<64 hex>;real=make,ninja,openssl:genrsa
+//! ```
+//!
+//! - `epoch`: whole seconds, `0..=MAX_EPOCH`.
+//! - `step`: nanoseconds added to a thread's clock per read, `MIN_STEP_NS..=MAX_STEP_NS`.
+//! - `key`: the root key (see [`crate::key`]).
+//! - `real`: programs that run unshimmed (real clock and randomness); each entry is a program
+//!   basename, optionally `name:arg1` to match only when the first argument is `arg1`.
+//!
+//! Fields may come in any order; unknown fields are ignored so an older shim can run under a
+//! newer launcher. A payload that lacks `v1`, `epoch` or `key`, or has a malformed value, is
+//! rejected and the shim stays inert (everything real) rather than guessing.
+
+use crate::clock::{DEFAULT_STEP_NS, MAX_EPOCH, MAX_STEP_NS, MIN_STEP_NS};
+use crate::key::{from_hex, to_hex, Key};
+
+/// The name of the environment variable carrying the payload.
+pub const VAR: &str = "DETBUILD";
+/// The name of the environment variable carrying the build root directory.
+pub const ROOT_VAR: &str = "DETBUILD_ROOT";
+
+/// Parsed settings; `real` borrows the payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings<'a> {
+    /// Clock epoch in seconds.
+    pub epoch: i64,
+    /// Clock step in nanoseconds.
+    pub step_ns: u64,
+    /// Root key.
+    pub key: Key,
+    /// Comma-separated `name` or `name:arg1` entries that run unshimmed.
+    pub real: &'a [u8],
+}
+
+/// Why a payload was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PayloadError {
+    /// Not a `v1` payload.
+    Version,
+    /// A field is missing or malformed; the name of the field.
+    Field(&'static str),
+}
+
+/// Parses a payload (the value of `DETBUILD`).
+pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
+    let mut fields = payload.split(|&b| b == b';');
+    if fields.next() != Some(b"v1") {
+        return Err(PayloadError::Version);
+    }
+    let (mut epoch, mut step_ns, mut key, mut real) = (None, DEFAULT_STEP_NS, None, &[][..]);
+    for field in fields {
+        let (name, value) = match field.iter().position(|&b| b == b'=') {
+            Some(i) => (&field[..i], &field[i + 1..]),
+            None => continue,
+        };
+        match name {
+            b"epoch" => {
+                epoch = Some(
+                    parse_u64(value)
+                        .filter(|&e| e <= MAX_EPOCH as u64)
+                        .ok_or(PayloadError::Field("epoch"))? as i64,
+                )
+            }
+            b"step" => {
+                step_ns = parse_u64(value)
+                    .filter(|s| (MIN_STEP_NS..=MAX_STEP_NS).contains(s))
+                    .ok_or(PayloadError::Field("step"))?
+            }
+            b"key" => key = Some(from_hex(value).ok_or(PayloadError::Field("key"))?),
+            b"real" => real = value,
+            _ => {}
+        }
+    }
+    Ok(Settings {
+        epoch: epoch.ok_or(PayloadError::Field("epoch"))?,
+        step_ns,
+        key: key.ok_or(PayloadError::Field("key"))?,
+        real,
+    })
+}
+
+impl Settings<'_> {
+    /// Whether a program started as `argv0 arg1...` runs unshimmed: some entry of `real`
+    /// equals the basename of `argv0` and, if the entry has `:arg`, `arg1` equals it.
+    pub fn runs_real(&self, argv0: &[u8], arg1: Option<&[u8]>) -> bool {
+        let name = basename(argv0);
+        self.real
+            .split(|&b| b == b',')
+            .filter(|e| !e.is_empty())
+            .any(|entry| match entry.iter().position(|&b| b == b':') {
+                None => entry == name,
+                Some(i) => &entry[..i] == name && arg1 == Some(&entry[i + 1..]),
+            })
+    }
+
+    /// Writes the payload. The launcher validates `real` entries with [`valid_entry`] first.
+    pub fn encode(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+        let hex = to_hex(&self.key);
+        let hex = core::str::from_utf8(&hex).map_err(|_| core::fmt::Error)?;
+        let real = core::str::from_utf8(self.real).map_err(|_| core::fmt::Error)?;
+        write!(
+            out,
+            "v1;epoch={};step={};key={};real={}",
+            self.epoch, self.step_ns, hex, real
+        )
+    }
+}
+
+/// Whether `entry` can appear in the `real` list: `name` or `name:arg`, neither empty, with
+/// no `/`, `,`, `;`, `:` (beyond the one separator), `=`, whitespace or control characters.
+pub fn valid_entry(entry: &str) -> bool {
+    let ok = |part: &str| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| !c.is_whitespace() && !c.is_control() && !"/,;:=".contains(c))
+    };
+    match entry.split_once(':') {
+        None => ok(entry),
+        Some((name, arg)) => ok(name) && ok(arg),
+    }
+}
+
+/// The part of `path` after its last `/`.
+pub fn basename(path: &[u8]) -> &[u8] {
+    match path.iter().rposition(|&b| b == b'/') {
+        Some(i) => &path[i + 1..],
+        None => path,
+    }
+}
+
+fn parse_u64(text: &[u8]) -> Option<u64> {
+    if text.is_empty() || text.len() > 20 {
+        return None;
+    }
+    text.iter().try_fold(0u64, |acc, &b| {
+        if b.is_ascii_digit() {
+            acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::root_key;
+
+    fn sample(real: &[u8]) -> Settings<'_> {
+        Settings {
+            epoch: 1_700_000_000,
+            step_ns: 1_000,
+            key: root_key(b"s"),
+            real,
+        }
+    }
+
+    #[test]
+    fn encode_then_parse_round_trips() {
+        let s = sample(b"make,openssl:genrsa");
+        let mut text = String::new();
+        s.encode(&mut text).unwrap();
+        assert!(text.starts_with("v1;epoch=1700000000;step=1000;key="));
+        assert_eq!(parse(text.as_bytes()), Ok(s));
+    }
+
+    #[test]
+    fn parse_rejects_bad_payloads() {
+        let key = String::from_utf8(to_hex(&root_key(b"s")).to_vec()).unwrap();
+        assert_eq!(parse(b"v2;epoch=1"), Err(PayloadError::Version));
+        assert_eq!(parse(b""), Err(PayloadError::Version));
+        let p = format!("v1;key={key}");
+        assert_eq!(parse(p.as_bytes()), Err(PayloadError::Field("epoch")));
+        let p = format!("v1;epoch=-1;key={key}");
+        assert_eq!(parse(p.as_bytes()), Err(PayloadError::Field("epoch")));
+        let p = format!("v1;epoch=1;step=10;key={key}");
+        assert_eq!(parse(p.as_bytes()), Err(PayloadError::Field("step")));
+        assert_eq!(
+            parse(b"v1;epoch=1;key=abc"),
+            Err(PayloadError::Field("key"))
+        );
+        let p = format!("v1;epoch=5;key={key};future=x;junk");
+        assert_eq!(parse(p.as_bytes()).map(|s| s.epoch), Ok(5));
+    }
+
+    #[test]
+    fn real_list_matches_basename_and_first_argument() {
+        let s = sample(b"make,ssh-keygen,openssl:genrsa,,");
+        assert!(s.runs_real(b"/usr/bin/make", Some(b"-j4")));
+        assert!(s.runs_real(b"make", None));
+        assert!(!s.runs_real(b"cmake", None));
+        assert!(s.runs_real(b"openssl", Some(b"genrsa")));
+        assert!(!s.runs_real(b"openssl", Some(b"dgst")));
+        assert!(!s.runs_real(b"openssl", None));
+        assert!(!sample(b"").runs_real(b"", None));
+    }
+
+    #[test]
+    fn entries_are_validated() {
+        assert!(valid_entry("make"));
+        assert!(valid_entry("openssl:genrsa"));
+        for bad in ["", "a/b", "a,b", "a;b", "a b", ":x", "x:", "a:b:c", "a=b"] {
+            assert!(!valid_entry(bad), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! `libdetbuild_shim.so`: preloaded into every process of a build by `detbuild`, it answers the
+//! wall clock and randomness from deterministic sources.
+//!
+//! Contract (details in each module):
+//! - [`clock`]: the REALTIME family reads `epoch + step × reads + sleeps`, per thread; other
+//!   clocks are real.
+//! - [`random`], [`devrandom`], [`syscall`]: `getrandom`, `getentropy`, `arc4random*`,
+//!   `syscall(SYS_getrandom)` and reads of `/dev/urandom` & co. come from a SHA-256
+//!   counter-mode stream keyed by the seed, the command line and the working directory.
+//! - Programs on the `real` list, setuid programs and processes without a valid `DETBUILD`
+//!   payload see everything real ([`state`]).
+//!
+//! Rules every hook follows: no allocation, no lock, no panic, no call to another hooked libc
+//! function (raw syscalls or `real::` pointers instead), nothing printed to stdout. The crate
+//! is `no_std` so loading it costs no Rust runtime (no `libgcc_s`), and panics abort.
+#![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![allow(clippy::missing_safety_doc)]
+
+pub mod clock;
+pub mod devrandom;
+pub mod env;
+pub mod random;
+pub mod real;
+pub mod state;
+pub mod sys;
+pub mod syscall;
+pub mod thread;
+
+use core::ffi::{c_char, c_int};
+
+/// The shim's constructor, run by the dynamic loader with `(argc, argv, envp)`: settles the
+/// mode and keys from the real argv, then resolves the real symbols.
+extern "C" fn init(argc: c_int, argv: *const *const c_char, _envp: *const *const c_char) {
+    if !thread::block_fits() {
+        return;
+    }
+    state::init(state::Args::Vector(argc.max(0) as usize, argv));
+    if state::mode() != state::Mode::Inert {
+        real::resolve_all();
+    }
+}
+
+#[used]
+#[link_section = ".init_array"]
+static INIT: extern "C" fn(c_int, *const *const c_char, *const *const c_char) = init;
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    // SAFETY: abort never returns; unreachable in practice (no code path panics by design).
+    unsafe { libc::abort() }
+}
+
+/// The precompiled `core` of a debug build refers to the unwinder's personality routine even
+/// under `panic = "abort"`; nothing ever unwinds here, so an empty definition satisfies the
+/// loader.
+#[cfg(not(test))]
+#[no_mangle]
+extern "C" fn rust_eh_personality() {}

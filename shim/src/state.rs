@@ -1,0 +1,251 @@
+//! Process-wide state: the settings and this process's key, computed once.
+//!
+//! Initialisation runs in the shim's constructor with the `(argc, argv, envp)` that glibc hands
+//! to `.init_array` entries, or lazily from the first hook when another library's constructor
+//! calls one earlier (then argv comes from `/proc/self/cmdline`). It uses raw syscalls only,
+//! allocates nothing, and publishes with one atomic store; a hook that races with it (another
+//! thread, or a signal handler on the initialising thread) sees "not active" and passes the
+//! call through to the real function instead of waiting.
+//!
+//! Modes:
+//! - **active**: a valid `DETBUILD` payload, not `AT_SECURE`, not on the `real` list; hooks fake.
+//! - **real**: the program is on the `real` list (`make`, `ssh-keygen`, ...); hooks pass through.
+//! - **inert**: no or malformed payload, or a setuid/setcap program (`AT_SECURE`); hooks pass
+//!   through and the shim changes nothing.
+
+use crate::{env, sys, thread};
+use core::cell::UnsafeCell;
+use core::ffi::c_char;
+use core::sync::atomic::{AtomicU8, Ordering};
+use detbuild_core::key::{Key, ProcessKey};
+use detbuild_core::settings;
+
+/// What the shim does in this process.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mode {
+    /// Hooks fake.
+    Active,
+    /// Hooks pass through (program on the `real` list).
+    Real,
+    /// Hooks pass through (no settings, or a secure-execution program).
+    Inert,
+}
+
+/// Settings and identity of this process.
+pub struct Process {
+    /// Clock epoch, seconds.
+    pub epoch: i64,
+    /// Clock step per read, nanoseconds.
+    pub step_ns: u64,
+    /// The process key (the main thread's key).
+    pub key: Key,
+    /// The run's root key (for values shared by the whole build, like the boot id).
+    pub root: Key,
+}
+
+const UNINIT: u8 = 0;
+const BUSY: u8 = 1;
+const ACTIVE: u8 = 2;
+const REAL: u8 = 3;
+const INERT: u8 = 4;
+
+static STATE: AtomicU8 = AtomicU8::new(UNINIT);
+
+struct Slot(UnsafeCell<Process>);
+// SAFETY: written once by the thread that moved STATE from UNINIT to BUSY, read only after
+// STATE is ACTIVE (Release/Acquire), never written again.
+unsafe impl Sync for Slot {}
+static PROCESS: Slot = Slot(UnsafeCell::new(Process {
+    epoch: 0,
+    step_ns: 0,
+    key: [0; 32],
+    root: [0; 32],
+}));
+
+/// The process state if the shim is active here, initialising lazily on first use.
+#[inline]
+pub fn active() -> Option<&'static Process> {
+    match STATE.load(Ordering::Acquire) {
+        ACTIVE => {
+            // SAFETY: see Slot.
+            Some(unsafe { &*PROCESS.0.get() })
+        }
+        UNINIT => {
+            init(Args::Proc);
+            active_if_ready()
+        }
+        _ => None,
+    }
+}
+
+fn active_if_ready() -> Option<&'static Process> {
+    // SAFETY: see Slot.
+    (STATE.load(Ordering::Acquire) == ACTIVE).then(|| unsafe { &*PROCESS.0.get() })
+}
+
+/// The current mode, initialising lazily if needed (`Inert` while another thread initialises).
+pub fn mode() -> Mode {
+    if STATE.load(Ordering::Acquire) == UNINIT {
+        init(Args::Proc);
+    }
+    match STATE.load(Ordering::Acquire) {
+        ACTIVE => Mode::Active,
+        REAL => Mode::Real,
+        _ => Mode::Inert,
+    }
+}
+
+/// Where argv comes from.
+pub enum Args {
+    /// From the constructor.
+    Vector(usize, *const *const c_char),
+    /// From `/proc/self/cmdline`.
+    Proc,
+}
+
+/// Initialises once; later and concurrent calls return at once.
+pub fn init(args: Args) {
+    if STATE
+        .compare_exchange(UNINIT, BUSY, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return;
+    }
+    let state = match compute(args) {
+        Some((process, Mode::Active)) => {
+            // SAFETY: we hold BUSY; nobody reads PROCESS before ACTIVE is published.
+            unsafe { *PROCESS.0.get() = process };
+            ACTIVE
+        }
+        Some((_, Mode::Real)) => REAL,
+        _ => INERT,
+    };
+    thread::arm_fork_page();
+    STATE.store(state, Ordering::Release);
+}
+
+fn compute(args: Args) -> Option<(Process, Mode)> {
+    // SAFETY: getauxval reads the auxiliary vector; no hooks involved.
+    if unsafe { libc::getauxval(libc::AT_SECURE) } != 0 {
+        return None;
+    }
+    let vars = env::capture()?;
+    let s = settings::parse(vars.payload).ok()?;
+    let mut argv = ArgIter::new(args);
+    let argv0 = argv.next().unwrap_or(b"");
+    let arg1 = argv.next();
+    let mut process = Process {
+        epoch: s.epoch,
+        step_ns: s.step_ns,
+        key: s.key,
+        root: s.key,
+    };
+    if s.runs_real(argv0, arg1) {
+        return Some((process, Mode::Real));
+    }
+    let mut key = ProcessKey::new(&s.key, vars.root);
+    for arg in argv.restart() {
+        key.arg(arg);
+    }
+    let cwd = cwd();
+    process.key = key.finish(cwd);
+    Some((process, Mode::Active))
+}
+
+/// Scratch for getcwd and /proc/self/cmdline; touched only by the initialising thread.
+struct Scratch(UnsafeCell<[u8; 4096]>, UnsafeCell<[u8; 128 * 1024]>);
+// SAFETY: only the thread holding STATE == BUSY uses it.
+unsafe impl Sync for Scratch {}
+static SCRATCH: Scratch = Scratch(UnsafeCell::new([0; 4096]), UnsafeCell::new([0; 128 * 1024]));
+
+fn cwd() -> &'static [u8] {
+    // SAFETY: see Scratch.
+    let buf = unsafe { &mut *SCRATCH.0.get() };
+    let n = sys::getcwd(buf);
+    if n <= 1 {
+        return b"?";
+    }
+    &buf[..n as usize - 1]
+}
+
+/// argv as byte strings, from the constructor's vector or /proc/self/cmdline.
+struct ArgIter {
+    source: Source,
+    index: usize,
+}
+
+#[derive(Clone, Copy)]
+enum Source {
+    Vector(usize, *const *const c_char),
+    Bytes(&'static [u8]),
+}
+
+impl ArgIter {
+    fn new(args: Args) -> Self {
+        let source = match args {
+            Args::Vector(argc, argv) if !argv.is_null() => Source::Vector(argc, argv),
+            _ => Source::Bytes(cmdline()),
+        };
+        ArgIter { source, index: 0 }
+    }
+
+    fn restart(&self) -> Self {
+        ArgIter {
+            source: self.source,
+            index: 0,
+        }
+    }
+}
+
+impl Iterator for ArgIter {
+    type Item = &'static [u8];
+    fn next(&mut self) -> Option<&'static [u8]> {
+        match self.source {
+            Source::Vector(argc, argv) => {
+                if self.index >= argc {
+                    return None;
+                }
+                // SAFETY: argv has argc valid C strings (the constructor's arguments).
+                let p = unsafe { *argv.add(self.index) };
+                self.index += 1;
+                if p.is_null() {
+                    return None;
+                }
+                // SAFETY: p is a NUL-terminated string that lives as long as the process.
+                Some(unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes())
+            }
+            Source::Bytes(all) => {
+                let rest = all.get(self.index..).filter(|r| !r.is_empty())?;
+                let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+                self.index += end + 1;
+                Some(&rest[..end])
+            }
+        }
+    }
+}
+
+fn cmdline() -> &'static [u8] {
+    // SAFETY: see Scratch.
+    let buf = unsafe { &mut *SCRATCH.1.get() };
+    // SAFETY: a literal NUL-terminated path.
+    let fd = unsafe {
+        sys::open(
+            b"/proc/self/cmdline\0".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return b"";
+    }
+    let mut len = 0;
+    while len < buf.len() {
+        let n = sys::read(fd as i32, &mut buf[len..]);
+        if n <= 0 {
+            break;
+        }
+        len += n as usize;
+    }
+    sys::close(fd as i32);
+    &buf[..len]
+}

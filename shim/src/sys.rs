@@ -1,0 +1,252 @@
+//! Raw system calls, for the few places where the shim must not go through libc: the libc
+//! wrapper may be one of our own hooks (calls from inside the shim bind to the shim), or the
+//! call happens before real symbols are resolved.
+//!
+//! Every function returns the kernel's raw result: a value `>= 0`, or `-errno`.
+
+use core::arch::asm;
+
+/// A raw syscall with up to six arguments.
+///
+/// # Safety
+/// The arguments must be valid for syscall `n` (pointers to memory of the right size).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub unsafe fn syscall6(
+    n: i64,
+    a: usize,
+    b: usize,
+    c: usize,
+    d: usize,
+    e: usize,
+    f: usize,
+) -> isize {
+    let ret: isize;
+    // SAFETY: the x86_64 Linux syscall ABI; rcx and r11 are clobbered by `syscall`.
+    unsafe {
+        asm!("syscall", inlateout("rax") n as isize => ret, in("rdi") a, in("rsi") b, in("rdx") c,
+             in("r10") d, in("r8") e, in("r9") f, lateout("rcx") _, lateout("r11") _,
+             options(nostack));
+    }
+    ret
+}
+
+/// A raw syscall with up to six arguments.
+///
+/// # Safety
+/// The arguments must be valid for syscall `n` (pointers to memory of the right size).
+#[cfg(target_arch = "aarch64")]
+#[inline]
+pub unsafe fn syscall6(
+    n: i64,
+    a: usize,
+    b: usize,
+    c: usize,
+    d: usize,
+    e: usize,
+    f: usize,
+) -> isize {
+    let ret: isize;
+    // SAFETY: the aarch64 Linux syscall ABI: number in x8, arguments in x0-x5, result in x0.
+    unsafe {
+        asm!("svc 0", in("x8") n, inlateout("x0") a as isize => ret, in("x1") b, in("x2") c,
+             in("x3") d, in("x4") e, in("x5") f, options(nostack));
+    }
+    ret
+}
+
+/// `openat(AT_FDCWD, path, flags, mode)`.
+///
+/// # Safety
+/// `path` must be a NUL-terminated string.
+pub unsafe fn open(path: *const u8, flags: i32, mode: u32) -> isize {
+    // SAFETY: forwarded contract.
+    unsafe {
+        syscall6(
+            libc::SYS_openat,
+            libc::AT_FDCWD as usize,
+            path as usize,
+            flags as usize,
+            mode as usize,
+            0,
+            0,
+        )
+    }
+}
+
+/// `read(fd, buf)`.
+pub fn read(fd: i32, buf: &mut [u8]) -> isize {
+    // SAFETY: buf is valid writable memory of the given length.
+    unsafe {
+        syscall6(
+            libc::SYS_read,
+            fd as usize,
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+            0,
+            0,
+            0,
+        )
+    }
+}
+
+/// `write(fd, buf)`.
+pub fn write(fd: i32, buf: &[u8]) -> isize {
+    // SAFETY: buf is valid readable memory of the given length.
+    unsafe {
+        syscall6(
+            libc::SYS_write,
+            fd as usize,
+            buf.as_ptr() as usize,
+            buf.len(),
+            0,
+            0,
+            0,
+        )
+    }
+}
+
+/// `close(fd)`.
+pub fn close(fd: i32) -> isize {
+    // SAFETY: no memory is passed.
+    unsafe { syscall6(libc::SYS_close, fd as usize, 0, 0, 0, 0, 0) }
+}
+
+/// `lseek(fd, off, whence)`.
+pub fn lseek(fd: i32, off: i64, whence: i32) -> isize {
+    // SAFETY: no memory is passed.
+    unsafe {
+        syscall6(
+            libc::SYS_lseek,
+            fd as usize,
+            off as usize,
+            whence as usize,
+            0,
+            0,
+            0,
+        )
+    }
+}
+
+/// `getcwd(buf)`: the length including the NUL, or `-errno`.
+pub fn getcwd(buf: &mut [u8]) -> isize {
+    // SAFETY: buf is valid writable memory of the given length.
+    unsafe {
+        syscall6(
+            libc::SYS_getcwd,
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+            0,
+            0,
+            0,
+            0,
+        )
+    }
+}
+
+/// `clock_gettime(clock, ts)`, bypassing the vDSO and every hook.
+pub fn clock_gettime(clock: i32, ts: &mut libc::timespec) -> isize {
+    // SAFETY: ts is a valid timespec.
+    unsafe {
+        syscall6(
+            libc::SYS_clock_gettime,
+            clock as usize,
+            ts as *mut _ as usize,
+            0,
+            0,
+            0,
+            0,
+        )
+    }
+}
+
+/// `getrandom(buf, flags)`.
+pub fn getrandom(buf: &mut [u8], flags: u32) -> isize {
+    // SAFETY: buf is valid writable memory of the given length.
+    unsafe {
+        syscall6(
+            libc::SYS_getrandom,
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+            flags as usize,
+            0,
+            0,
+            0,
+        )
+    }
+}
+
+/// `memfd_create(name, flags)`.
+///
+/// # Safety
+/// `name` must be NUL-terminated.
+pub unsafe fn memfd_create(name: &[u8], flags: u32) -> isize {
+    // SAFETY: forwarded contract.
+    unsafe {
+        syscall6(
+            libc::SYS_memfd_create,
+            name.as_ptr() as usize,
+            flags as usize,
+            0,
+            0,
+            0,
+            0,
+        )
+    }
+}
+
+/// `fstat(fd)` into `st`.
+pub fn fstat(fd: i32, st: &mut libc::stat) -> isize {
+    // SAFETY: st is a valid stat buffer.
+    unsafe {
+        syscall6(
+            libc::SYS_fstat,
+            fd as usize,
+            st as *mut _ as usize,
+            0,
+            0,
+            0,
+            0,
+        )
+    }
+}
+
+/// `mmap` of `len` bytes of anonymous private memory, or `None`.
+pub fn mmap_anon(len: usize) -> Option<*mut u8> {
+    // SAFETY: an anonymous mapping touches no existing memory.
+    let p = unsafe {
+        syscall6(
+            libc::SYS_mmap,
+            0,
+            len,
+            (libc::PROT_READ | libc::PROT_WRITE) as usize,
+            (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as usize,
+            usize::MAX,
+            0,
+        )
+    };
+    if p < 0 {
+        None
+    } else {
+        Some(p as *mut u8)
+    }
+}
+
+/// `madvise(addr, len, advice)`.
+///
+/// # Safety
+/// `addr..addr+len` must be a mapping owned by the caller.
+pub unsafe fn madvise(addr: *mut u8, len: usize, advice: i32) -> isize {
+    // SAFETY: forwarded contract.
+    unsafe {
+        syscall6(
+            libc::SYS_madvise,
+            addr as usize,
+            len,
+            advice as usize,
+            0,
+            0,
+            0,
+        )
+    }
+}

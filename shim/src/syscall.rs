@@ -1,0 +1,59 @@
+//! libc's `syscall()` function, for programs that ask the kernel directly through it:
+//! `SYS_getrandom`, `SYS_clock_gettime`, `SYS_gettimeofday` and `SYS_time` are answered by the
+//! same hooks as their libc wrappers; every other number passes through untouched.
+//!
+//! An inline `syscall` instruction (static binaries, Go, rustix's raw backend) never reaches
+//! this function and stays real.
+//!
+//! C declares `syscall(long number, ...)`; on x86_64 and aarch64 a fixed seven-argument
+//! definition receives the same registers, so forwarding all six possible arguments is exact.
+
+use crate::{clock, random, real};
+use core::ffi::{c_long, c_void};
+
+/// Dispatches the faked numbers to their hooks; the rest go to the real `syscall`.
+///
+/// # Safety
+/// The arguments must be valid for syscall `n`.
+#[no_mangle]
+pub unsafe extern "C" fn syscall(
+    n: c_long,
+    a: c_long,
+    b: c_long,
+    c: c_long,
+    d: c_long,
+    e: c_long,
+    f: c_long,
+) -> c_long {
+    // SAFETY (all arms): the arguments are forwarded under the caller's contract for `n`.
+    unsafe {
+        match n {
+            libc::SYS_getrandom => {
+                return random::getrandom(a as *mut c_void, b as usize, c as u32) as c_long;
+            }
+            libc::SYS_clock_gettime => {
+                return clock::clock_gettime(a as libc::clockid_t, b as *mut libc::timespec).into();
+            }
+            #[cfg(target_arch = "x86_64")]
+            libc::SYS_gettimeofday => {
+                return clock::gettimeofday(a as *mut libc::timeval, b as *mut c_void).into();
+            }
+            #[cfg(target_arch = "x86_64")]
+            libc::SYS_time => return clock::time(a as *mut libc::time_t),
+            _ => {}
+        }
+        match real::syscall() {
+            Some(real) => real(n, a, b, c, d, e, f),
+            None => {
+                let r = crate::sys::syscall6(
+                    n, a as usize, b as usize, c as usize, d as usize, e as usize, f as usize,
+                );
+                if r < 0 {
+                    clock::set_errno(-r as i32) as c_long
+                } else {
+                    r as c_long
+                }
+            }
+        }
+    }
+}
