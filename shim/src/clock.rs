@@ -53,7 +53,10 @@ pub fn advance(p: &state::Process, ns: u64) {
 }
 
 /// The real clock, through libc when resolved, else by raw syscall.
-pub fn real_clock_gettime(clock: libc::clockid_t, tp: *mut libc::timespec) -> c_int {
+///
+/// # Safety
+/// `tp` must be null or point to a writable `timespec`.
+pub unsafe fn real_clock_gettime(clock: libc::clockid_t, tp: *mut libc::timespec) -> c_int {
     if let Some(f) = real::clock_gettime() {
         // SAFETY: forwarding the caller's arguments to the real function.
         return unsafe { f(clock, tp) };
@@ -84,7 +87,7 @@ pub fn set_errno(e: c_int) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn clock_gettime(clock: libc::clockid_t, tp: *mut libc::timespec) -> c_int {
     if is_faked(clock) {
-        if let Some(p) = state::active() {
+        if let Some(p) = state::clock() {
             if tp.is_null() {
                 return set_errno(libc::EFAULT);
             }
@@ -99,7 +102,8 @@ pub unsafe extern "C" fn clock_gettime(clock: libc::clockid_t, tp: *mut libc::ti
             return 0;
         }
     }
-    real_clock_gettime(clock, tp)
+    // SAFETY: caller's contract.
+    unsafe { real_clock_gettime(clock, tp) }
 }
 
 /// Faked (microseconds of the faked clock); the obsolete timezone is reported as UTC.
@@ -108,7 +112,7 @@ pub unsafe extern "C" fn clock_gettime(clock: libc::clockid_t, tp: *mut libc::ti
 /// `tv` and `tz` must each be null or point to writable memory of their type.
 #[no_mangle]
 pub unsafe extern "C" fn gettimeofday(tv: *mut libc::timeval, tz: *mut c_void) -> c_int {
-    if let Some(p) = state::active() {
+    if let Some(p) = state::clock() {
         if !tv.is_null() {
             let now = tick(p);
             // SAFETY: tv is non-null and writable by the caller's contract.
@@ -154,7 +158,7 @@ pub unsafe extern "C" fn gettimeofday(tv: *mut libc::timeval, tz: *mut c_void) -
 /// `out` must be null or point to a writable `time_t`.
 #[no_mangle]
 pub unsafe extern "C" fn time(out: *mut libc::time_t) -> libc::time_t {
-    let now = match state::active() {
+    let now = match state::clock() {
         Some(p) => tick(p).sec,
         None => {
             if let Some(f) = real::time() {

@@ -54,7 +54,7 @@ pub fn capture() -> Option<Vars> {
             &mut *SAVED.lens.get(),
         )
     };
-    for entry in Environ::new() {
+    for entry in Environ::current() {
         for (i, name) in names.iter().enumerate() {
             if lens[i] == 0 && entry.starts_with(name) && entry.len() <= MAX {
                 bufs[i][..entry.len()].copy_from_slice(entry);
@@ -94,7 +94,7 @@ pub struct Environ(*const *const c_char);
 
 impl Environ {
     /// Starts at the first entry of the current `environ`.
-    pub fn new() -> Self {
+    pub fn current() -> Self {
         // SAFETY: reading the pointer value of libc's `environ`.
         Environ(unsafe { environ })
     }

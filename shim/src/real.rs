@@ -15,7 +15,7 @@ use core::ffi::{c_char, c_int, c_long, c_uint, c_void};
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 /// Marks a symbol that `dlsym` could not find.
-const MISSING: *mut c_void = 1 as *mut c_void;
+const MISSING: *mut c_void = core::ptr::dangling_mut::<c_void>();
 
 /// Looks `name` up in the libraries after ours.
 fn lookup(slot: &AtomicPtr<c_void>, name: &[u8]) -> *mut c_void {

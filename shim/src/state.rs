@@ -41,6 +41,8 @@ pub struct Process {
     pub key: Key,
     /// The run's root key (for values shared by the whole build, like the boot id).
     pub root: Key,
+    /// Whether the wall clock is faked (`clock=logical`).
+    pub fake_clock: bool,
 }
 
 const UNINIT: u8 = 0;
@@ -60,6 +62,7 @@ static PROCESS: Slot = Slot(UnsafeCell::new(Process {
     step_ns: 0,
     key: [0; 32],
     root: [0; 32],
+    fake_clock: false,
 }));
 
 /// The process state if the shim is active here, initialising lazily on first use.
@@ -76,6 +79,12 @@ pub fn active() -> Option<&'static Process> {
         }
         _ => None,
     }
+}
+
+/// The process state if the shim is active here and fakes the clock.
+#[inline]
+pub fn clock() -> Option<&'static Process> {
+    active().filter(|p| p.fake_clock)
 }
 
 fn active_if_ready() -> Option<&'static Process> {
@@ -139,6 +148,7 @@ fn compute(args: Args) -> Option<(Process, Mode)> {
         step_ns: s.step_ns,
         key: s.key,
         root: s.key,
+        fake_clock: s.fake_clock,
     };
     if s.runs_real(argv0, arg1) {
         return Some((process, Mode::Real));
@@ -230,7 +240,7 @@ fn cmdline() -> &'static [u8] {
     // SAFETY: a literal NUL-terminated path.
     let fd = unsafe {
         sys::open(
-            b"/proc/self/cmdline\0".as_ptr(),
+            c"/proc/self/cmdline".as_ptr().cast(),
             libc::O_RDONLY | libc::O_CLOEXEC,
             0,
         )

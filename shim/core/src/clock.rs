@@ -107,7 +107,7 @@ pub fn parse_duration(text: &str) -> Result<u64, DurationError> {
     }
     let mut place = scale;
     for b in frac.bytes() {
-        if place % 10 != 0 {
+        if !place.is_multiple_of(10) {
             // A digit below one nanosecond must be zero.
             if b != b'0' {
                 return Err(DurationError::Syntax);

@@ -10,6 +10,8 @@
 //! - `key`: the root key (see [`crate::key`]).
 //! - `real`: programs that run unshimmed (real clock and randomness); each entry is a program
 //!   basename, optionally `name:arg1` to match only when the first argument is `arg1`.
+//! - `clock`: `logical` (default) or `real` (the clock hooks pass through; randomness stays
+//!   faked).
 //!
 //! Fields may come in any order; unknown fields are ignored so an older shim can run under a
 //! newer launcher. A payload that lacks `v1`, `epoch` or `key`, or has a malformed value, is
@@ -34,6 +36,8 @@ pub struct Settings<'a> {
     pub key: Key,
     /// Comma-separated `name` or `name:arg1` entries that run unshimmed.
     pub real: &'a [u8],
+    /// Whether the wall clock is faked (`clock=logical`) or left real (`clock=real`).
+    pub fake_clock: bool,
 }
 
 /// Why a payload was rejected.
@@ -52,6 +56,7 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
         return Err(PayloadError::Version);
     }
     let (mut epoch, mut step_ns, mut key, mut real) = (None, DEFAULT_STEP_NS, None, &[][..]);
+    let mut fake_clock = true;
     for field in fields {
         let (name, value) = match field.iter().position(|&b| b == b'=') {
             Some(i) => (&field[..i], &field[i + 1..]),
@@ -72,6 +77,13 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
             }
             b"key" => key = Some(from_hex(value).ok_or(PayloadError::Field("key"))?),
             b"real" => real = value,
+            b"clock" => {
+                fake_clock = match value {
+                    b"logical" => true,
+                    b"real" => false,
+                    _ => return Err(PayloadError::Field("clock")),
+                }
+            }
             _ => {}
         }
     }
@@ -80,6 +92,7 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
         step_ns,
         key: key.ok_or(PayloadError::Field("key"))?,
         real,
+        fake_clock,
     })
 }
 
@@ -106,7 +119,11 @@ impl Settings<'_> {
             out,
             "v1;epoch={};step={};key={};real={}",
             self.epoch, self.step_ns, hex, real
-        )
+        )?;
+        if !self.fake_clock {
+            out.write_str(";clock=real")?;
+        }
+        Ok(())
     }
 }
 
@@ -157,6 +174,7 @@ mod tests {
             step_ns: 1_000,
             key: root_key(b"s"),
             real,
+            fake_clock: true,
         }
     }
 
@@ -166,6 +184,14 @@ mod tests {
         let mut text = String::new();
         s.encode(&mut text).unwrap();
         assert!(text.starts_with("v1;epoch=1700000000;step=1000;key="));
+        assert_eq!(parse(text.as_bytes()), Ok(s));
+        let s = Settings {
+            fake_clock: false,
+            ..s
+        };
+        let mut text = String::new();
+        s.encode(&mut text).unwrap();
+        assert!(text.ends_with(";clock=real"));
         assert_eq!(parse(text.as_bytes()), Ok(s));
     }
 

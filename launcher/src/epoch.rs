@@ -1,0 +1,226 @@
+//! Which epoch a run uses, and where it came from.
+//!
+//! Precedence: `--epoch`, `$SOURCE_DATE_EPOCH`, `epoch` in detbuild.toml, the last git commit
+//! of the enclosing repository, the newest `debian/changelog` entry, else [`DEFAULT_EPOCH`].
+//! A malformed `--epoch` or `$SOURCE_DATE_EPOCH` is an error, never skipped: the spec says a
+//! malformed value SHOULD fail the build.
+
+use crate::error::Error;
+use crate::fail;
+use detbuild_core::clock::MAX_EPOCH;
+use std::ffi::OsStr;
+use std::fmt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// The epoch when nothing else gives one: 1980-01-01T00:00:00Z, the earliest time a ZIP
+/// archive can store.
+pub const DEFAULT_EPOCH: i64 = 315_532_800;
+
+/// Where the epoch came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Flag,
+    Env,
+    Config,
+    Git,
+    Changelog,
+    Default,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::Flag => "--epoch",
+            Source::Env => "SOURCE_DATE_EPOCH",
+            Source::Config => "detbuild.toml",
+            Source::Git => "the last git commit",
+            Source::Changelog => "debian/changelog",
+            Source::Default => "the default (1980-01-01)",
+        })
+    }
+}
+
+/// Picks the epoch by precedence; `git` and `changelog` are consulted only when needed.
+pub fn resolve(
+    flag: Option<&str>,
+    env: Option<&OsStr>,
+    config: Option<i64>,
+    git: impl FnOnce() -> Option<i64>,
+    changelog: impl FnOnce() -> Option<i64>,
+) -> Result<(i64, Source), Error> {
+    if let Some(text) = flag {
+        return parse(text, "--epoch").map(|e| (e, Source::Flag));
+    }
+    if let Some(value) = env {
+        let text = value.to_str().ok_or_else(|| {
+            fail!("SOURCE_DATE_EPOCH is not ASCII; set it to the output of `date +%s`")
+        })?;
+        return parse(text, "SOURCE_DATE_EPOCH").map(|e| (e, Source::Env));
+    }
+    if let Some(e) = config {
+        return Ok((e, Source::Config));
+    }
+    if let Some(e) = git() {
+        return Ok((e, Source::Git));
+    }
+    if let Some(e) = changelog() {
+        return Ok((e, Source::Changelog));
+    }
+    Ok((DEFAULT_EPOCH, Source::Default))
+}
+
+/// Parses an epoch as the SOURCE_DATE_EPOCH spec defines it: ASCII digits, like `date +%s`.
+pub fn parse(text: &str, what: &str) -> Result<i64, Error> {
+    let bad = || {
+        fail!("{what}={text:?} is not a whole number of seconds since 1970 (like `date +%s`); fix it or unset it")
+    };
+    if text.is_empty() || text.len() > 18 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let v: i64 = text.parse().map_err(|_| bad())?;
+    if v > MAX_EPOCH {
+        return Err(fail!(
+            "{what}={text} is after the year 9999; use a time in seconds, not milliseconds"
+        ));
+    }
+    Ok(v)
+}
+
+/// The committer time of `HEAD` in the git repository containing `dir`, if any.
+pub fn from_git(dir: &Path) -> Option<i64> {
+    let out = Command::new("git")
+        .args(["log", "-1", "--format=%ct"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    std::str::from_utf8(&out.stdout)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|&e| (0..=MAX_EPOCH).contains(&e))
+}
+
+/// The date of the newest entry of `dir/debian/changelog`, if any.
+pub fn from_changelog(dir: &Path) -> Option<i64> {
+    let text = std::fs::read_to_string(dir.join("debian/changelog")).ok()?;
+    changelog_time(&text)
+}
+
+/// The time of the first trailer line (` -- Name <mail>  Thu, 01 Jan 2020 00:00:00 +0000`).
+pub fn changelog_time(text: &str) -> Option<i64> {
+    let trailer = text.lines().find(|l| l.starts_with(" -- "))?;
+    let date = trailer.rsplit_once("  ")?.1;
+    rfc2822(date.trim())
+}
+
+/// Parses `[Day, ]DD Mon YYYY HH:MM:SS +ZZZZ` into seconds since 1970.
+pub fn rfc2822(text: &str) -> Option<i64> {
+    let text = text.split_once(", ").map_or(text, |(_, rest)| rest);
+    let mut parts = text.split_whitespace();
+    let day: i64 = parts.next()?.parse().ok()?;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| Some(*m) == parts.clone().next())? as i64
+        + 1;
+    parts.next();
+    let year: i64 = parts.next()?.parse().ok()?;
+    let mut hms = parts.next()?.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, m, s) = (hms.next()??, hms.next()??, hms.next().unwrap_or(Some(0))?);
+    let zone = parts.next()?;
+    let (sign, digits) = match zone.as_bytes().first()? {
+        b'+' => (1, &zone[1..]),
+        b'-' => (-1, &zone[1..]),
+        _ => return None,
+    };
+    if digits.len() != 4 || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    let offset =
+        sign * (digits[..2].parse::<i64>().ok()? * 3600 + digits[2..].parse::<i64>().ok()? * 60);
+    Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + s - offset)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn never() -> Option<i64> {
+        panic!("consulted a lower-precedence source")
+    }
+
+    #[test]
+    fn precedence_is_flag_env_config_git_changelog_default() {
+        let env = OsStr::new("200");
+        assert_eq!(
+            resolve(Some("100"), Some(env), Some(300), never, never),
+            Ok((100, Source::Flag))
+        );
+        assert_eq!(
+            resolve(None, Some(env), Some(300), never, never),
+            Ok((200, Source::Env))
+        );
+        assert_eq!(
+            resolve(None, None, Some(300), never, never),
+            Ok((300, Source::Config))
+        );
+        assert_eq!(
+            resolve(None, None, None, || Some(400), never),
+            Ok((400, Source::Git))
+        );
+        assert_eq!(
+            resolve(None, None, None, || None, || Some(500)),
+            Ok((500, Source::Changelog))
+        );
+        assert_eq!(
+            resolve(None, None, None, || None, || None),
+            Ok((DEFAULT_EPOCH, Source::Default))
+        );
+    }
+
+    #[test]
+    fn malformed_values_fail_and_name_their_source() {
+        let e = resolve(None, Some(OsStr::new("abc")), Some(1), never, never).unwrap_err();
+        assert!(e.0.contains("SOURCE_DATE_EPOCH=\"abc\""), "{e}");
+        for bad in ["", "-1", "1.5", " 1", "1e9", "0x10"] {
+            assert!(parse(bad, "X").is_err(), "{bad:?}");
+        }
+        assert!(parse("1700000000000", "X")
+            .unwrap_err()
+            .0
+            .contains("milliseconds"));
+        assert_eq!(parse("0", "X"), Ok(0));
+    }
+
+    #[test]
+    fn changelog_trailer_dates_parse() {
+        let text = "pkg (1.0-1) unstable; urgency=medium\n\n  * x\n\n -- A B <a@b.c>  Thu, 01 Jan 2015 00:00:00 +0100\n\n -- old  Wed, 01 Jan 2014 00:00:00 +0000\n";
+        assert_eq!(changelog_time(text), Some(1_420_066_800));
+        assert_eq!(
+            rfc2822("Sun, 09 Sep 2001 01:46:40 +0000"),
+            Some(1_000_000_000)
+        );
+        assert_eq!(rfc2822("29 Feb 2024 12:00:00 -0230"), Some(1_709_217_000));
+        assert_eq!(rfc2822("32 Jan 2020 00:00:00 +0000"), None);
+        assert_eq!(rfc2822("01 Foo 2020 00:00:00 +0000"), None);
+        assert_eq!(changelog_time("no trailer"), None);
+    }
+}

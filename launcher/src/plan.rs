@@ -1,0 +1,161 @@
+//! The child's environment, computed as a pure function of the settled options and the
+//! inherited environment. `detbuild -- CMD` applies it on top of the inherited environment;
+//! `detbuild env` prints it.
+//!
+//! Set: `SOURCE_DATE_EPOCH` (the chosen epoch), `DETBUILD` (the shim's payload),
+//! `DETBUILD_ROOT` (where paths are made relative), and `LD_PRELOAD` with the shim *appended*
+//! to any entries already there (fakeroot, ASan's runtime must stay first), minus any other
+//! copy of the shim.
+
+use detbuild_core::key::root_key;
+use detbuild_core::settings::{Settings, ROOT_VAR, VAR};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Everything the launcher settled before spawning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub epoch: i64,
+    pub seed: String,
+    pub step_ns: u64,
+    pub fake_clock: bool,
+    /// Entries of the `real` list, already merged from defaults and config.
+    pub real: Vec<String>,
+    /// The build root (the launcher's working directory).
+    pub root: PathBuf,
+    /// Absolute path of the shim library.
+    pub shim: PathBuf,
+}
+
+/// Variables to set in the child, in a fixed order.
+pub fn child_env(
+    plan: &Plan,
+    inherited_preload: Option<&OsString>,
+) -> Vec<(&'static str, OsString)> {
+    let real = plan.real.join(",");
+    let settings = Settings {
+        epoch: plan.epoch,
+        step_ns: plan.step_ns,
+        key: root_key(plan.seed.as_bytes()),
+        real: real.as_bytes(),
+        fake_clock: plan.fake_clock,
+    };
+    let mut payload = String::new();
+    settings
+        .encode(&mut payload)
+        .expect("writing to a String cannot fail");
+    vec![
+        ("SOURCE_DATE_EPOCH", plan.epoch.to_string().into()),
+        (VAR, payload.into()),
+        (ROOT_VAR, plan.root.clone().into_os_string()),
+        ("LD_PRELOAD", preload(inherited_preload, &plan.shim)),
+    ]
+}
+
+/// `existing` with every copy of the shim removed and `shim` appended.
+fn preload(existing: Option<&OsString>, shim: &std::path::Path) -> OsString {
+    let existing = existing
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut entries: Vec<&str> = existing
+        .split([' ', ':'])
+        .filter(|e| !e.is_empty() && !e.ends_with(crate::layout::SHIM))
+        .collect();
+    let shim = shim.to_string_lossy();
+    entries.push(&shim);
+    entries.join(":").into()
+}
+
+/// Merges the default `real` list with the config's additions and removals.
+pub fn real_list(defaults: &[&str], add: &[String], remove: &[String]) -> Vec<String> {
+    let mut list: Vec<String> = defaults.iter().map(|s| s.to_string()).collect();
+    for a in add {
+        if !list.contains(a) {
+            list.push(a.clone());
+        }
+    }
+    list.retain(|e| {
+        !remove
+            .iter()
+            .any(|r| r == e || e.split(':').next() == Some(r.as_str()))
+    });
+    list
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use detbuild_core::settings;
+
+    fn plan() -> Plan {
+        Plan {
+            epoch: 1_700_000_000,
+            seed: "1700000000".into(),
+            step_ns: 1_000_000_000,
+            fake_clock: true,
+            real: vec!["make".into(), "openssl:genrsa".into()],
+            root: "/src/proj".into(),
+            shim: "/opt/det/libdetbuild_shim.so".into(),
+        }
+    }
+
+    #[test]
+    fn env_carries_epoch_payload_root_and_preload() {
+        let env = child_env(&plan(), None);
+        let names: Vec<_> = env.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "SOURCE_DATE_EPOCH",
+                "DETBUILD",
+                "DETBUILD_ROOT",
+                "LD_PRELOAD"
+            ]
+        );
+        assert_eq!(env[0].1, "1700000000");
+        let payload = env[1].1.to_str().unwrap();
+        let s = settings::parse(payload.as_bytes()).unwrap();
+        assert_eq!(
+            (s.epoch, s.step_ns, s.key),
+            (1_700_000_000, 1_000_000_000, root_key(b"1700000000"))
+        );
+        assert_eq!(s.real, b"make,openssl:genrsa");
+        assert_eq!(env[2].1, "/src/proj");
+        assert_eq!(env[3].1, "/opt/det/libdetbuild_shim.so");
+    }
+
+    #[test]
+    fn preload_appends_after_existing_entries_once() {
+        let existing =
+            OsString::from("/usr/lib/libfakeroot.so /lib/libasan.so:/old/libdetbuild_shim.so");
+        let env = child_env(&plan(), Some(&existing));
+        assert_eq!(
+            env[3].1,
+            "/usr/lib/libfakeroot.so:/lib/libasan.so:/opt/det/libdetbuild_shim.so"
+        );
+    }
+
+    #[test]
+    fn seed_changes_only_the_key() {
+        let a = child_env(&plan(), None);
+        let b = child_env(
+            &Plan {
+                seed: "other".into(),
+                ..plan()
+            },
+            None,
+        );
+        assert_ne!(a[1].1, b[1].1);
+        assert_eq!(a[0], b[0]);
+    }
+
+    #[test]
+    fn real_list_merges_additions_and_removals() {
+        let l = real_list(
+            &["make", "openssl:genrsa", "gpg"],
+            &["tool".into(), "gpg".into()],
+            &["openssl".into(), "make".into()],
+        );
+        assert_eq!(l, ["gpg", "tool"]);
+    }
+}

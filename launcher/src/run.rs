@@ -1,0 +1,213 @@
+//! Settling the options, then either printing the environment or running the command.
+
+use crate::cli::{Cli, Format, Mode, Opts};
+use crate::config::{self, Config, DEFAULT_REAL};
+use crate::epoch::{self, Source};
+use crate::error::Error;
+use crate::plan::{self, Plan};
+use crate::{fail, layout};
+use std::ffi::OsString;
+use std::io::{ErrorKind, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// Runs the chosen mode; `Ok` carries the exit status.
+pub fn main(cli: Cli) -> Result<u8, Error> {
+    let plan = settle(&cli.opts)?;
+    let env = plan::child_env(&plan, std::env::var_os("LD_PRELOAD").as_ref());
+    match cli.mode {
+        Some(Mode::Env { format }) => {
+            let text = render(&env, format)?;
+            let mut out = std::io::stdout().lock();
+            match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+                Err(e) if e.kind() != ErrorKind::BrokenPipe => {
+                    Err(fail!("cannot write to stdout: {e}"))
+                }
+                _ => Ok(0),
+            }
+        }
+        None => {
+            if cli.opts.verbose {
+                eprintln!("detbuild: LD_PRELOAD={}", env[3].1.to_string_lossy());
+            }
+            spawn(&cli.command, &env)
+        }
+    }
+}
+
+/// Loads the config and settles epoch, seed, step and the unshimmed list.
+fn settle(opts: &Opts) -> Result<Plan, Error> {
+    let cwd =
+        std::env::current_dir().map_err(|e| fail!("cannot read the working directory: {e}"))?;
+    let config = match &opts.config {
+        Some(path) => config::load(path)?,
+        None if Path::new("detbuild.toml").is_file() => config::load(Path::new("detbuild.toml"))?,
+        None => Config {
+            fake_clock: true,
+            ..Config::default()
+        },
+    };
+    let sde = std::env::var_os("SOURCE_DATE_EPOCH");
+    let (epoch, source) = epoch::resolve(
+        opts.epoch.as_deref(),
+        sde.as_deref(),
+        config.epoch,
+        || epoch::from_git(&cwd),
+        || epoch::from_changelog(&cwd),
+    )?;
+    if source == Source::Default {
+        eprintln!(
+            "detbuild: notice: no --epoch, SOURCE_DATE_EPOCH, detbuild.toml epoch, git commit or debian/changelog; using {epoch} (1980-01-01)"
+        );
+    }
+    let step_ns = match &opts.step {
+        Some(text) => config::validate_step(text).map_err(|m| fail!("--step: {m}"))?,
+        None => config
+            .step_ns
+            .unwrap_or(detbuild_core::clock::DEFAULT_STEP_NS),
+    };
+    let seed = match &opts.seed {
+        Some(s) if s.is_empty() => {
+            return Err(fail!(
+                "--seed must not be empty; give any text, e.g. --seed release-1"
+            ))
+        }
+        Some(s) => s.clone(),
+        None => config.seed.clone().unwrap_or_else(|| epoch.to_string()),
+    };
+    let plan = Plan {
+        epoch,
+        seed,
+        step_ns,
+        fake_clock: config.fake_clock,
+        real: plan::real_list(DEFAULT_REAL, &config.real_add, &config.real_remove),
+        root: cwd,
+        shim: layout::find_shim()?,
+    };
+    if opts.verbose {
+        eprintln!(
+            "detbuild: epoch {} (from {source}), step {} ns, seed {:?}, clock {}, unshimmed: {}",
+            plan.epoch,
+            plan.step_ns,
+            plan.seed,
+            if plan.fake_clock { "logical" } else { "real" },
+            plan.real.join(" ")
+        );
+    }
+    Ok(plan)
+}
+
+/// The environment as shell or make assignments.
+fn render(env: &[(&str, OsString)], format: Format) -> Result<String, Error> {
+    let mut out = String::new();
+    for (name, value) in env {
+        let value = value
+            .to_str()
+            .filter(|v| !v.contains('\n'))
+            .ok_or_else(|| fail!("{name} holds a newline or non-UTF-8 bytes and cannot be printed; run from a plainer directory"))?;
+        match format {
+            Format::Sh => out.push_str(&format!(
+                "export {name}='{}'\n",
+                value.replace('\'', r"'\''")
+            )),
+            Format::Make => out.push_str(&format!(
+                "export {name} := {}\n",
+                value.replace('$', "$$").replace('#', r"\#")
+            )),
+        }
+    }
+    Ok(out)
+}
+
+/// The child's pid while it runs, for the signal forwarder (0 before the spawn).
+static CHILD: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    let pid = CHILD.load(Ordering::Relaxed);
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    let code = unsafe { (*info).si_code };
+    // A terminal's ^C already reached the whole foreground group (si_code > 0, from the
+    // kernel); only a signal sent to detbuild alone (kill, si_code <= 0) is passed on.
+    if pid > 0 && code <= 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+fn install_forwarding() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+        // SAFETY: a zeroed sigaction is valid; we fill the handler and flags before use.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = forward as *const () as usize;
+            sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Spawns the command with `env` applied and mirrors its exit.
+fn spawn(argv: &[OsString], env: &[(&str, OsString)]) -> Result<u8, Error> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err(fail!(
+            "no command given; usage: detbuild [OPTIONS] -- COMMAND [ARGS...]"
+        ));
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    install_forwarding();
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            let name = program.to_string_lossy();
+            return Ok(match e.kind() {
+                ErrorKind::NotFound => {
+                    eprintln!("detbuild: {name}: command not found (check the name and PATH)");
+                    127
+                }
+                ErrorKind::PermissionDenied => {
+                    eprintln!("detbuild: {name}: permission denied (is it executable?)");
+                    126
+                }
+                _ => {
+                    eprintln!("detbuild: cannot run {name}: {e}");
+                    126
+                }
+            });
+        }
+    };
+    CHILD.store(child.id() as i32, Ordering::Relaxed);
+    let status = child
+        .wait()
+        .map_err(|e| fail!("lost track of the command: {e}"))?;
+    Ok(match (status.code(), status.signal()) {
+        (Some(code), _) => code as u8,
+        (None, Some(sig)) => 128u8.wrapping_add(sig as u8),
+        _ => 2,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_quotes_for_sh_and_make() {
+        let env = vec![("A", OsString::from("it's $x #1"))];
+        assert_eq!(
+            render(&env, Format::Sh).unwrap(),
+            "export A='it'\\''s $x #1'\n"
+        );
+        assert_eq!(
+            render(&env, Format::Make).unwrap(),
+            "export A := it's $$x \\#1\n"
+        );
+        assert!(render(&[("B", OsString::from("a\nb"))], Format::Sh).is_err());
+    }
+}
