@@ -13,7 +13,7 @@
 //! Rules every hook follows: no allocation, no lock, no panic, no call to another hooked libc
 //! function (raw syscalls or `real::` pointers instead), nothing printed to stdout. The crate
 //! is `no_std` so loading it costs no Rust runtime (no `libgcc_s`), and panics abort.
-#![no_std]
+#![cfg_attr(not(test), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(clippy::missing_safety_doc)]
 
@@ -45,6 +45,7 @@ extern "C" fn init(argc: c_int, argv: *const *const c_char, _envp: *const *const
 #[link_section = ".init_array"]
 static INIT: extern "C" fn(c_int, *const *const c_char, *const *const c_char) = init;
 
+#[cfg(not(test))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     // SAFETY: abort never returns; unreachable in practice (no code path panics by design).
