@@ -8,7 +8,8 @@
 //! copy of the shim.
 
 use detbuild_core::key::root_key;
-use detbuild_core::settings::{Settings, ROOT_VAR, VAR};
+use detbuild_core::key::to_hex;
+use detbuild_core::settings::{Settings, KEY_VAR, ROOT_VAR, VAR};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -33,10 +34,11 @@ pub fn child_env(
     inherited_preload: Option<&OsString>,
 ) -> Vec<(&'static str, OsString)> {
     let real = plan.real.join(",");
+    let root = root_key(plan.seed.as_bytes());
     let settings = Settings {
         epoch: plan.epoch,
         step_ns: plan.step_ns,
-        key: root_key(plan.seed.as_bytes()),
+        key: root,
         real: real.as_bytes(),
         fake_clock: plan.fake_clock,
     };
@@ -48,6 +50,10 @@ pub fn child_env(
         ("SOURCE_DATE_EPOCH", plan.epoch.to_string().into()),
         (VAR, payload.into()),
         (ROOT_VAR, plan.root.clone().into_os_string()),
+        (
+            KEY_VAR,
+            String::from_utf8_lossy(&to_hex(&root)).into_owned().into(),
+        ),
         ("LD_PRELOAD", preload(inherited_preload, &plan.shim)),
     ]
 }
@@ -109,6 +115,7 @@ mod tests {
                 "SOURCE_DATE_EPOCH",
                 "DETBUILD",
                 "DETBUILD_ROOT",
+                "DETBUILD_KEY",
                 "LD_PRELOAD"
             ]
         );
@@ -121,7 +128,11 @@ mod tests {
         );
         assert_eq!(s.real, b"make,openssl:genrsa");
         assert_eq!(env[2].1, "/src/proj");
-        assert_eq!(env[3].1, "/opt/det/libdetbuild_shim.so");
+        assert_eq!(
+            env[3].1.to_str().unwrap().as_bytes(),
+            to_hex(&root_key(b"1700000000"))
+        );
+        assert_eq!(env[4].1, "/opt/det/libdetbuild_shim.so");
     }
 
     #[test]
@@ -130,7 +141,7 @@ mod tests {
             OsString::from("/usr/lib/libfakeroot.so /lib/libasan.so:/old/libdetbuild_shim.so");
         let env = child_env(&plan(), Some(&existing));
         assert_eq!(
-            env[3].1,
+            env[4].1,
             "/usr/lib/libfakeroot.so:/lib/libasan.so:/opt/det/libdetbuild_shim.so"
         );
     }

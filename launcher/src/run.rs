@@ -30,7 +30,9 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
         }
         None => {
             if cli.opts.verbose {
-                eprintln!("detbuild: LD_PRELOAD={}", env[3].1.to_string_lossy());
+                for (name, value) in env.iter().filter(|(n, _)| *n == "LD_PRELOAD") {
+                    eprintln!("detbuild: {name}={}", value.to_string_lossy());
+                }
             }
             spawn(&cli.command, &env)
         }

@@ -2,11 +2,19 @@
 //!
 //! `getenv` is unsafe here: bash and other programs export their own `getenv`, and the shim may
 //! run before libc finished its own setup. The shim walks `environ` once, at init, and copies
-//! the three variables it needs into static buffers, so that later exec hooks can put them back
-//! into an environment a build cleared (`env -i`), without allocating.
+//! the variables it needs into static buffers, so that later exec hooks can put them back into
+//! an environment a build cleared (`env -i`), without allocating.
+//!
+//! `DETBUILD_KEY` is the one variable the shim writes: an active process overwrites the 64 hex
+//! digits of the inherited (parent's) key in place with its own key, so its children chain
+//! from it. The string keeps its length, so nothing is allocated and every copy of the
+//! environment made later (`execve(environ)`, bash's or Python's environment tables, which
+//! are built after our constructor) carries the new key.
 
 use core::cell::UnsafeCell;
 use core::ffi::c_char;
+use core::sync::atomic::{AtomicPtr, Ordering};
+use detbuild_core::key::{from_hex, to_hex, Key};
 
 extern "C" {
     static environ: *const *const c_char;
@@ -15,81 +23,106 @@ extern "C" {
 /// Longest variable (name and value) the shim keeps; longer ones are treated as absent.
 const MAX: usize = 8192;
 
+/// The saved variables, in this order.
+pub const NAMES: [&[u8]; 4] = [
+    b"DETBUILD=",
+    b"DETBUILD_ROOT=",
+    b"DETBUILD_KEY=",
+    b"LD_PRELOAD=",
+];
+const PAYLOAD: usize = 0;
+const ROOT: usize = 1;
+const KEY: usize = 2;
+
 /// The launcher's variables, as found at init.
 pub struct Vars {
     /// Value of `DETBUILD`.
     pub payload: &'static [u8],
     /// Value of `DETBUILD_ROOT` (empty if unset).
     pub root: &'static [u8],
+    /// The parent's key from `DETBUILD_KEY`, if present and well-formed.
+    pub parent: Option<Key>,
 }
 
 struct Saved {
-    payload: UnsafeCell<[u8; MAX]>,
-    root: UnsafeCell<[u8; MAX]>,
-    preload: UnsafeCell<[u8; MAX]>,
-    lens: UnsafeCell<[usize; 3]>,
+    bufs: [UnsafeCell<[u8; MAX]>; 4],
+    lens: UnsafeCell<[usize; 4]>,
 }
 // SAFETY: written only during init by the thread holding the init state (see state.rs), read
 // only after init has been published.
 unsafe impl Sync for Saved {}
 static SAVED: Saved = Saved {
-    payload: UnsafeCell::new([0; MAX]),
-    root: UnsafeCell::new([0; MAX]),
-    preload: UnsafeCell::new([0; MAX]),
-    lens: UnsafeCell::new([0; 3]),
+    bufs: [const { UnsafeCell::new([0; MAX]) }; 4],
+    lens: UnsafeCell::new([0; 4]),
 };
+/// The live `DETBUILD_KEY=` entry in `environ`, for the in-place rewrite.
+static LIVE_KEY: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
 
-/// Finds and saves `DETBUILD=`, `DETBUILD_ROOT=` and `LD_PRELOAD=`; `None` without a payload.
+/// Finds and saves the variables in [`NAMES`]; `None` without a payload.
 /// Must only be called by the initialising thread.
 pub fn capture() -> Option<Vars> {
-    let names: [&[u8]; 3] = [b"DETBUILD=", b"DETBUILD_ROOT=", b"LD_PRELOAD="];
     // SAFETY: init-only (see Saved).
-    let (bufs, lens) = unsafe {
-        (
-            [
-                &mut *SAVED.payload.get(),
-                &mut *SAVED.root.get(),
-                &mut *SAVED.preload.get(),
-            ],
-            &mut *SAVED.lens.get(),
-        )
-    };
-    for entry in Environ::current() {
-        for (i, name) in names.iter().enumerate() {
+    let lens = unsafe { &mut *SAVED.lens.get() };
+    for (ptr, entry) in Environ::current() {
+        for (i, name) in NAMES.iter().enumerate() {
             if lens[i] == 0 && entry.starts_with(name) && entry.len() <= MAX {
-                bufs[i][..entry.len()].copy_from_slice(entry);
+                // SAFETY: init-only (see Saved).
+                unsafe { (&mut *SAVED.bufs[i].get())[..entry.len()].copy_from_slice(entry) };
                 lens[i] = entry.len();
+                if i == KEY {
+                    LIVE_KEY.store(ptr as *mut u8, Ordering::Relaxed);
+                }
             }
         }
     }
-    if lens[0] == 0 {
+    if lens[PAYLOAD] == 0 {
         return None;
     }
-    let value = |i: usize| -> &'static [u8] {
-        // SAFETY: the buffers are static and no longer written after init.
-        let buf: &'static [u8; MAX] = unsafe { &*[SAVED.payload.get(), SAVED.root.get()][i] };
-        buf.get(names[i].len()..lens[i]).unwrap_or(b"")
-    };
+    let value = |i: usize| -> &'static [u8] { saved()[i].get(NAMES[i].len()..).unwrap_or(b"") };
     Some(Vars {
-        payload: value(0),
-        root: value(1),
+        payload: value(PAYLOAD),
+        root: value(ROOT),
+        parent: from_hex(value(KEY)),
     })
 }
 
-/// The saved `NAME=value` entries (payload, root, preload), each empty if it was absent.
-pub fn saved() -> [&'static [u8]; 3] {
-    // SAFETY: read after init; the buffers are static and no longer written.
+/// Writes `key` over `DETBUILD_KEY` in the live environment and in the saved copy (adding it
+/// to the saved copy if the variable was missing). Must only be called by the initialising
+/// thread, after [`capture`].
+pub fn publish_key(key: &Key) {
+    let hex = to_hex(key);
+    let entry_len = NAMES[KEY].len() + hex.len();
+    // SAFETY: init-only (see Saved).
     unsafe {
-        let lens = &*SAVED.lens.get();
-        [
-            &(&*SAVED.payload.get())[..lens[0]],
-            &(&*SAVED.root.get())[..lens[1]],
-            &(&*SAVED.preload.get())[..lens[2]],
-        ]
+        let buf = &mut *SAVED.bufs[KEY].get();
+        buf[..NAMES[KEY].len()].copy_from_slice(NAMES[KEY]);
+        buf[NAMES[KEY].len()..entry_len].copy_from_slice(&hex);
+        (*SAVED.lens.get())[KEY] = entry_len;
+    }
+    let live = LIVE_KEY.load(Ordering::Relaxed);
+    if live.is_null() {
+        return;
+    }
+    // SAFETY: `live` is a NUL-terminated environ entry that starts with `DETBUILD_KEY=`; we
+    // overwrite its value only when it is exactly 64 characters long, so we stay inside it.
+    unsafe {
+        let value = live.add(NAMES[KEY].len());
+        if core::ffi::CStr::from_ptr(value.cast()).to_bytes().len() == hex.len() {
+            core::ptr::copy_nonoverlapping(hex.as_ptr(), value, hex.len());
+        }
     }
 }
 
-/// Iterates over the entries of `environ` as byte strings.
+/// The saved `NAME=value` entries in the order of [`NAMES`], each empty if it was absent.
+pub fn saved() -> [&'static [u8]; 4] {
+    // SAFETY: the buffers are static; after init they are no longer written.
+    unsafe {
+        let lens = &*SAVED.lens.get();
+        core::array::from_fn(|i| &(&*SAVED.bufs[i].get())[..lens[i]])
+    }
+}
+
+/// Iterates over the entries of `environ`: each entry's address and bytes.
 pub struct Environ(*const *const c_char);
 
 impl Environ {
@@ -101,8 +134,8 @@ impl Environ {
 }
 
 impl Iterator for Environ {
-    type Item = &'static [u8];
-    fn next(&mut self) -> Option<&'static [u8]> {
+    type Item = (*const c_char, &'static [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
         if self.0.is_null() {
             return None;
         }
@@ -114,6 +147,6 @@ impl Iterator for Environ {
         // SAFETY: still within the array (p was not the terminator).
         self.0 = unsafe { self.0.add(1) };
         // SAFETY: each entry is a NUL-terminated string living for the process.
-        Some(unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes())
+        Some((p, unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes()))
     }
 }

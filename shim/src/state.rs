@@ -153,12 +153,14 @@ fn compute(args: Args) -> Option<(Process, Mode)> {
     if s.runs_real(argv0, arg1) {
         return Some((process, Mode::Real));
     }
-    let mut key = ProcessKey::new(&s.key, vars.root);
+    let parent = vars.parent.unwrap_or(s.key);
+    let mut key = ProcessKey::new(&parent, vars.root);
     for arg in argv.restart() {
         key.arg(arg);
     }
     let cwd = cwd();
     process.key = key.finish(cwd);
+    env::publish_key(&process.key);
     Some((process, Mode::Active))
 }
 

@@ -3,22 +3,25 @@
 //!
 //! ```text
 //! root    = SHA-256("detbuild-v1-root" 00 seed)
-//! process = SHA-256("detbuild-v1-proc" 00 root
-//!                   (enc(arg) 00 00)*          -- each argv element, in order
+//! process = SHA-256("detbuild-v1-proc" 00 parent
+//!                   (enc(arg) 00 00)*          -- each argv element but job-count flags
 //!                   00 02 rel_cwd)
 //! child   = SHA-256("detbuild-v1-" tag 00 parent u64le(n))   tag = thread | fork | file
 //! ```
 //!
-//! `enc(arg)` is the argument with every occurrence of the build root path replaced by the
-//! two bytes `00 01`; arguments cannot contain NUL, so the encoding is unambiguous. `rel_cwd`
-//! is the working directory relative to the build root (`.` for the root itself), or the
-//! absolute path when the directory lies outside it.
+//! `parent` is the key of the nearest shimmed ancestor that exec'd us (the root key for the
+//! launcher's direct child): each shimmed process writes its own key into its environment,
+//! so keys chain down the tree by *content*, never by spawn order. `enc(arg)` is the argument
+//! with every occurrence of the build root path replaced by the two bytes `00 01`; arguments
+//! cannot contain NUL, so the encoding is unambiguous. Job-count flags (`-j`, `-jN`, `-j N`,
+//! `--jobs`, `--jobs=N`, `--jobs N`) are left out. `rel_cwd` is the working directory relative
+//! to the build root (`.` for the root itself), or the absolute path outside it.
 //!
-//! The process key depends only on *what* runs and *where* (relative to the root), never on
-//! when it ran, its parent, its pid, or the absolute build path: so the same command gets the
-//! same key whatever the `make -j` level or scheduling, and two different commands get
-//! different keys. The environment is deliberately not hashed (`MAKEFLAGS` carries jobserver
-//! names that vary per run).
+//! So a process key depends only on *what* runs, *where* (relative to the root) and under
+//! which chain of commands, never on when it ran, its pid, the `-j` level, or the absolute
+//! build path. Two different commands get different keys; the same command run twice by the
+//! same parent in the same directory gets the same key (and the same stream). The
+//! environment is deliberately not hashed (`MAKEFLAGS` carries per-run jobserver names).
 
 use sha2::{Digest, Sha256};
 
@@ -69,25 +72,45 @@ pub fn child_key(parent: &Key, kind: Child, n: u64) -> Key {
 pub struct ProcessKey<'r> {
     hasher: Sha256,
     root_dir: &'r [u8],
+    /// The previous argument was a bare `-j`/`--jobs`, so a numeric argument is its count.
+    after_jobs: bool,
 }
 
 impl<'r> ProcessKey<'r> {
-    /// Starts a process key under `root` for a build rooted at the directory `root_dir`
-    /// (an absolute path without a trailing slash; `/` disables normalization).
-    pub fn new(root: &Key, root_dir: &'r [u8]) -> Self {
+    /// Starts a process key under the `parent` key for a build rooted at the directory
+    /// `root_dir` (an absolute path without a trailing slash; `/` disables normalization).
+    pub fn new(parent: &Key, root_dir: &'r [u8]) -> Self {
         let mut hasher = Sha256::new();
         hasher.update(b"detbuild-v1-proc\0");
-        hasher.update(root);
+        hasher.update(parent);
         let root_dir = if root_dir.len() <= 1 {
             &[][..]
         } else {
             root_dir
         };
-        ProcessKey { hasher, root_dir }
+        ProcessKey {
+            hasher,
+            root_dir,
+            after_jobs: false,
+        }
     }
 
     /// Adds the next argv element.
     pub fn arg(&mut self, arg: &[u8]) {
+        let count = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+        let after_jobs = core::mem::replace(&mut self.after_jobs, false);
+        if after_jobs && count(arg) {
+            return;
+        }
+        match arg {
+            b"-j" | b"--jobs" => {
+                self.after_jobs = true;
+                return;
+            }
+            [b'-', b'j', n @ ..] if count(n) => return,
+            [b'-', b'-', b'j', b'o', b'b', b's', b'=', n @ ..] if count(n) => return,
+            _ => {}
+        }
         let mut rest = arg;
         while let Some(at) = find(rest, self.root_dir) {
             self.hasher.update(&rest[..at]);
@@ -197,6 +220,22 @@ mod tests {
         other_seed.arg(b"cc");
         other_seed.arg(b"a.c");
         assert_ne!(base, other_seed.finish(b"/r"));
+    }
+
+    #[test]
+    fn process_key_ignores_job_counts() {
+        let base = proc_key("/r", &["cargo", "build"], "/r");
+        for argv in [
+            &["cargo", "build", "-j4"][..],
+            &["cargo", "-j", "16", "build"],
+            &["cargo", "build", "--jobs=2"],
+            &["cargo", "--jobs", "3", "build"],
+            &["cargo", "-j", "build"],
+        ] {
+            assert_eq!(proc_key("/r", argv, "/r"), base, "{argv:?}");
+        }
+        assert_ne!(proc_key("/r", &["cargo", "-jx", "build"], "/r"), base);
+        assert_ne!(proc_key("/r", &["cargo", "build", "4"], "/r"), base);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //!
 //! - `epoch`: whole seconds, `0..=MAX_EPOCH`.
 //! - `step`: nanoseconds added to a thread's clock per read, `MIN_STEP_NS..=MAX_STEP_NS`.
-//! - `key`: the root key (see [`crate::key`]).
+//! - `key`: the root key of the run (see [`crate::key`]); `DETBUILD_KEY` carries the chain.
 //! - `real`: programs that run unshimmed (real clock and randomness); each entry is a program
 //!   basename, optionally `name:arg1` to match only when the first argument is `arg1`.
 //! - `clock`: `logical` (default) or `real` (the clock hooks pass through; randomness stays
@@ -24,6 +24,9 @@ use crate::key::{from_hex, to_hex, Key};
 pub const VAR: &str = "DETBUILD";
 /// The name of the environment variable carrying the build root directory.
 pub const ROOT_VAR: &str = "DETBUILD_ROOT";
+/// The name of the environment variable carrying the parent's key (64 hex digits), which each
+/// shimmed process overwrites in place with its own (see `key`).
+pub const KEY_VAR: &str = "DETBUILD_KEY";
 
 /// Parsed settings; `real` borrows the payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,260 @@
+//! The launcher: epoch sources, config, environment output, exit codes, signals, and the
+//! unshimmed build drivers.
+
+use crate::common::*;
+use std::time::{Duration, Instant};
+
+fn in_dir(mut cmd: std::process::Command, dir: &std::path::Path) -> std::process::Command {
+    cmd.current_dir(dir);
+    cmd
+}
+
+#[track_caller]
+fn assert_one_line_error(out: &Output, code: i32, needle: &str) {
+    assert_eq!(out.code(), code, "{}", out.describe());
+    assert_eq!(
+        out.stderr.lines().count(),
+        1,
+        "not one line:\n{}",
+        out.describe()
+    );
+    assert!(out.stderr.starts_with("detbuild: "), "{}", out.describe());
+    assert!(
+        out.stderr.contains(needle),
+        "no {needle:?} in:\n{}",
+        out.describe()
+    );
+}
+
+// Promise: a malformed SOURCE_DATE_EPOCH fails with exit 2 and one line naming it, and the
+// command does not run.
+#[test]
+fn malformed_source_date_epoch_is_an_error() {
+    let dir = tempdir("bad-sde");
+    let mut cmd = in_dir(det(&[], &["touch", "ran"]), &dir);
+    cmd.env("SOURCE_DATE_EPOCH", "abc");
+    assert_one_line_error(&run(&mut cmd), 2, "SOURCE_DATE_EPOCH");
+    assert!(!dir.join("ran").exists());
+}
+
+// Promise: SOURCE_DATE_EPOCH from the environment sets the clock and reaches the children.
+#[test]
+fn source_date_epoch_is_honoured_and_exported() {
+    let mut cmd = det(&[], &["sh", "-c", "echo $SOURCE_DATE_EPOCH; date +%s"]);
+    cmd.env("SOURCE_DATE_EPOCH", "1234567890");
+    assert_eq!(run(&mut cmd).ok(), "1234567890\n1234567890\n");
+}
+
+// Promise: --epoch beats SOURCE_DATE_EPOCH, which beats detbuild.toml; -v says which won.
+#[test]
+fn epoch_precedence_and_verbose_source() {
+    let dir = tempdir("precedence");
+    std::fs::write(dir.join("detbuild.toml"), "epoch = 1111111111\n").unwrap();
+    let date = |flags: &[&str], sde: Option<&str>| {
+        let mut cmd = in_dir(det(flags, &["date", "+%s"]), &dir);
+        if let Some(v) = sde {
+            cmd.env("SOURCE_DATE_EPOCH", v);
+        }
+        run(&mut cmd)
+    };
+    assert_eq!(date(&[], None).ok(), "1111111111\n");
+    assert_eq!(date(&[], Some("1222222222")).ok(), "1222222222\n");
+    assert_eq!(
+        date(&["--epoch", "1333333333"], Some("1222222222")).ok(),
+        "1333333333\n"
+    );
+    let verbose = date(&["-v"], None);
+    assert!(
+        verbose.stderr.contains("from detbuild.toml"),
+        "{}",
+        verbose.describe()
+    );
+}
+
+// Promise: without any epoch source, the documented default is used with a one-line notice.
+#[test]
+fn default_epoch_comes_with_a_notice() {
+    let dir = tempdir("default-epoch");
+    let out = run(&mut in_dir(det(&[], &["date", "-u", "+%Y-%m-%d"]), &dir));
+    assert_eq!(out.stdout, "1980-01-01\n", "{}", out.describe());
+    assert!(
+        out.stderr.contains("notice") && out.stderr.lines().count() == 1,
+        "{}",
+        out.describe()
+    );
+}
+
+// Promise: the newest debian/changelog entry is an epoch source.
+#[test]
+fn debian_changelog_gives_the_epoch() {
+    let dir = tempdir("changelog");
+    std::fs::create_dir(dir.join("debian")).unwrap();
+    std::fs::write(
+        dir.join("debian/changelog"),
+        "hello (1.0-1) unstable; urgency=medium\n\n  * Initial.\n\n -- A B <a@b.c>  Sun, 09 Sep 2001 01:46:40 +0000\n",
+    )
+    .unwrap();
+    assert_eq!(
+        run(&mut in_dir(det(&[], &["date", "+%s"]), &dir)).ok(),
+        "1000000000\n"
+    );
+}
+
+// Promise: a malformed detbuild.toml fails with exit 2 and one line giving file:line:column.
+#[test]
+fn malformed_config_is_an_error_with_position() {
+    let dir = tempdir("bad-config");
+    std::fs::write(dir.join("detbuild.toml"), "seed = \"x\"\nstpe = \"1s\"\n").unwrap();
+    let out = run(&mut in_dir(det(&[], &["true"]), &dir));
+    assert_one_line_error(&out, 2, "detbuild.toml:2:1");
+    assert!(out.stderr.contains("stpe"), "{}", out.describe());
+    let out = run(&mut in_dir(
+        det(&["--config", "nope.toml"], &["true"]),
+        &dir,
+    ));
+    assert_one_line_error(&out, 2, "nope.toml");
+}
+
+// Promise: exit codes are the command's own, 127 not found, 126 not executable, 128+N on a
+// signal.
+#[test]
+fn exit_codes_follow_the_documented_contract() {
+    assert_eq!(run(&mut det(&[], &["sh", "-c", "exit 7"])).code(), 7);
+    let out = run(&mut det(&[], &["no-such-command-xyz"]));
+    assert_eq!(out.code(), 127, "{}", out.describe());
+    assert!(
+        out.stderr.contains("no-such-command-xyz"),
+        "{}",
+        out.describe()
+    );
+    let dir = tempdir("noexec");
+    let script = dir.join("script.sh");
+    std::fs::write(&script, "#!/bin/sh\n").unwrap();
+    assert_eq!(run(&mut det(&[], &[script.to_str().unwrap()])).code(), 126);
+    assert_eq!(
+        run(&mut det(&[], &["sh", "-c", "kill -USR1 $$"])).code(),
+        128 + libc::SIGUSR1
+    );
+    assert_eq!(run(&mut det(&[], &[])).code(), 2);
+}
+
+// Promise: SIGTERM sent to detbuild reaches the command, and detbuild exits 128+15.
+#[test]
+fn sigterm_is_forwarded_to_the_command() {
+    let mut cmd = det(&[], &["sleep", "30"]);
+    let mut child = cmd.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "detbuild did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM));
+}
+
+// Promise: `eval "$(detbuild env)"` puts the shim into the shell's children.
+#[test]
+fn env_output_evals_in_sh() {
+    let det_bin = detbuild_bin();
+    let script = format!(
+        "eval \"$('{}' env --epoch 1300000000)\"; date +%s.%N",
+        det_bin.display()
+    );
+    let out = assert_stable("eval detbuild env", || native(&["sh", "-c", &script]));
+    assert_eq!(out, "1300000000.000000000\n");
+}
+
+// Promise: `detbuild env --format make` output included by a Makefile shims its recipes.
+#[test]
+fn env_output_includes_in_make() {
+    let dir = tempdir("make-include");
+    let mut cmd = command(detbuild_bin());
+    cmd.args(["env", "--format", "make", "--epoch", "1300000000"]);
+    std::fs::write(dir.join("det.mk"), run(&mut cmd).ok()).unwrap();
+    std::fs::write(
+        dir.join("Makefile"),
+        "include det.mk\nall:\n\t@date +%s.%N\n",
+    )
+    .unwrap();
+    let out = run(&mut in_dir(native(&["make", "-s"]), &dir)).ok();
+    assert_eq!(out, "1300000000.000000000\n");
+}
+
+// Promise: entries already in LD_PRELOAD (fakeroot, ASan) are kept, ahead of the shim.
+#[test]
+fn existing_preload_entries_are_kept_first() {
+    let mut cmd = det(
+        &["--epoch", EPOCH],
+        &["sh", "-c", "echo $LD_PRELOAD; date +%s"],
+    );
+    cmd.env("LD_PRELOAD", "libm.so.6");
+    let out = run(&mut cmd).ok();
+    let expected = format!(
+        "libm.so.6:{}\n{EPOCH}\n",
+        shim().canonicalize().unwrap().display()
+    );
+    assert_eq!(out, expected);
+}
+
+// Promise: make runs unshimmed by default (no "clock skew" warnings from comparing real file
+// times with a faked clock), while its recipes stay shimmed.
+#[test]
+fn make_itself_keeps_the_real_clock() {
+    let dir = tempdir("make-skew");
+    std::fs::write(dir.join("input"), "x").unwrap();
+    std::fs::write(dir.join("Makefile"), "out: input\n\t@date +%s > out\n").unwrap();
+    let out = run(&mut in_dir(
+        det(&["--epoch", "1000000000"], &["make"]),
+        &dir,
+    ));
+    assert!(
+        out.status.success() && !out.stderr.contains("skew"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out")).unwrap(),
+        "1000000000\n"
+    );
+
+    // Control: shimming make itself does produce the warning this default avoids.
+    std::fs::remove_file(dir.join("out")).unwrap();
+    std::fs::write(
+        dir.join("detbuild.toml"),
+        "[programs]\nshimmed = [\"make\"]\n",
+    )
+    .unwrap();
+    let out = run(&mut in_dir(
+        det(&["--epoch", "1000000000"], &["make"]),
+        &dir,
+    ));
+    assert!(
+        out.stderr.contains("skew") || out.stderr.contains("in the future"),
+        "{}",
+        out.describe()
+    );
+}
+
+// Promise: a missing shim is a one-line error naming the expected path.
+#[test]
+fn missing_shim_is_a_clear_error() {
+    let dir = tempdir("lonely");
+    let lonely = dir.join("detbuild");
+    std::fs::copy(detbuild_bin(), &lonely).unwrap();
+    let mut cmd = command(&lonely);
+    cmd.args(["--epoch", EPOCH, "--", "true"]);
+    let out = run(&mut cmd);
+    assert_one_line_error(
+        &out,
+        2,
+        &dir.join("libdetbuild_shim.so").display().to_string(),
+    );
+}
