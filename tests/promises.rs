@@ -8,7 +8,13 @@ mod common;
 mod clock;
 /// examples/hello built with make -j4.
 mod example;
+/// Every way a process starts keeps the shim: exec*, spawn, system, popen, cleared envs.
+mod exec;
 /// Epoch sources, config, env output, exit codes, signals.
 mod launcher;
 /// getrandom & co, random devices, per-command streams.
 mod random;
+/// Threads, forks, signals, early hooks, other preloads, secure programs.
+mod threads;
+/// Sleeps and timed waits take their real time and move the clock consistently.
+mod waits;

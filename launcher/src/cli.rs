@@ -65,6 +65,11 @@ pub struct Opts {
     #[arg(long, value_name = "PATH", global = true)]
     pub config: Option<PathBuf>,
 
+    /// Run the command with no_new_privs: setuid programs in the tree then keep the shim
+    /// (the loader would drop it) but cannot gain privileges, so `sudo` inside fails.
+    #[arg(long, global = true)]
+    pub no_new_privs: bool,
+
     /// Say where the epoch came from and what is injected.
     #[arg(short, long, global = true)]
     pub verbose: bool,

@@ -8,7 +8,7 @@ use crate::plan::{self, Plan};
 use crate::{fail, layout};
 use std::ffi::OsString;
 use std::io::{ErrorKind, Write};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -34,7 +34,7 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
                     eprintln!("detbuild: {name}={}", value.to_string_lossy());
                 }
             }
-            spawn(&cli.command, &env)
+            spawn(&cli.command, &env, cli.opts.no_new_privs)
         }
     }
 }
@@ -152,7 +152,7 @@ fn install_forwarding() {
 }
 
 /// Spawns the command with `env` applied and mirrors its exit.
-fn spawn(argv: &[OsString], env: &[(&str, OsString)]) -> Result<u8, Error> {
+fn spawn(argv: &[OsString], env: &[(&str, OsString)], no_new_privs: bool) -> Result<u8, Error> {
     let Some((program, args)) = argv.split_first() else {
         return Err(fail!(
             "no command given; usage: detbuild [OPTIONS] -- COMMAND [ARGS...]"
@@ -162,6 +162,17 @@ fn spawn(argv: &[OsString], env: &[(&str, OsString)]) -> Result<u8, Error> {
     cmd.args(args);
     for (name, value) in env {
         cmd.env(name, value);
+    }
+    if no_new_privs {
+        // SAFETY: prctl is async-signal-safe, as the pre_exec contract requires.
+        unsafe {
+            cmd.pre_exec(
+                || match libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) {
+                    0 => Ok(()),
+                    _ => Err(std::io::Error::last_os_error()),
+                },
+            );
+        }
     }
     install_forwarding();
     let mut child = match cmd.spawn() {

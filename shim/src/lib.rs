@@ -20,12 +20,15 @@
 pub mod clock;
 pub mod devrandom;
 pub mod env;
+pub mod exec;
+pub mod fork;
 pub mod random;
 pub mod real;
 pub mod state;
 pub mod sys;
 pub mod syscall;
 pub mod thread;
+pub mod wait;
 
 use core::ffi::{c_char, c_int};
 
@@ -38,6 +41,9 @@ extern "C" fn init(argc: c_int, argv: *const *const c_char, _envp: *const *const
     state::init(state::Args::Vector(argc.max(0) as usize, argv));
     if state::mode() != state::Mode::Inert {
         real::resolve_all();
+        exec::resolve_all();
+        fork::resolve_all();
+        wait::resolve_all();
     }
 }
 

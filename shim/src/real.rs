@@ -15,10 +15,11 @@ use core::ffi::{c_char, c_int, c_long, c_uint, c_void};
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 /// Marks a symbol that `dlsym` could not find.
-const MISSING: *mut c_void = core::ptr::dangling_mut::<c_void>();
+pub const MISSING: *mut c_void = core::ptr::dangling_mut::<c_void>();
 
-/// Looks `name` up in the libraries after ours.
-fn lookup(slot: &AtomicPtr<c_void>, name: &[u8]) -> *mut c_void {
+/// Looks `name` up in the libraries after ours (see the module docs); null while this thread
+/// is already inside a lookup, [`MISSING`] when libc lacks the symbol.
+pub fn lookup(slot: &AtomicPtr<c_void>, name: &[u8]) -> *mut c_void {
     let p = slot.load(Ordering::Acquire);
     if !p.is_null() {
         return p;
@@ -33,30 +34,41 @@ fn lookup(slot: &AtomicPtr<c_void>, name: &[u8]) -> *mut c_void {
     value
 }
 
+/// Declares typed accessors for real libc functions, plus a `resolve_all()` for the module
+/// that invokes it. Any hook module may keep its own table:
+///
+/// ```ignore
+/// crate::real::reals! {
+///     execve(*const c_char, *const *const c_char, *const *const c_char) -> c_int;
+/// }
+/// ```
 macro_rules! reals {
     ($( $name:ident ($($arg:ty),*) -> $ret:ty; )*) => {
         $(
             #[doc = concat!("The real `", stringify!($name), "`, if this libc has it.")]
             #[inline]
+            #[allow(dead_code)]
             pub fn $name() -> Option<unsafe extern "C" fn($($arg),*) -> $ret> {
-                static SLOT: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
-                let p = lookup(&SLOT, concat!(stringify!($name), "\0").as_bytes());
-                if p.is_null() || p == MISSING {
+                static SLOT: core::sync::atomic::AtomicPtr<core::ffi::c_void> =
+                    core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
+                let p = $crate::real::lookup(&SLOT, concat!(stringify!($name), "\0").as_bytes());
+                if p.is_null() || p == $crate::real::MISSING {
                     None
                 } else {
                     // SAFETY: `p` is the address of the libc function of this name, whose C
                     // signature is the one declared in this table.
-                    Some(unsafe { core::mem::transmute::<*mut c_void, unsafe extern "C" fn($($arg),*) -> $ret>(p) })
+                    Some(unsafe { core::mem::transmute::<*mut core::ffi::c_void, unsafe extern "C" fn($($arg),*) -> $ret>(p) })
                 }
             }
         )*
 
-        /// Resolves every symbol in the table (called once, from the constructor).
+        /// Resolves every symbol in this table (called once, from the constructor).
         pub fn resolve_all() {
             $( let _ = $name(); )*
         }
     };
 }
+pub(crate) use reals;
 
 type Timespec = libc::timespec;
 type Sigset = libc::sigset_t;

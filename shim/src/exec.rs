@@ -1,0 +1,3 @@
+//! Exec and spawn hooks (issue 4): placeholder, filled in on its own branch.
+
+crate::real::reals! {}
