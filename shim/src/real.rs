@@ -1,10 +1,15 @@
 //! The real libc functions behind our hooks, found with `dlsym(RTLD_NEXT)`.
 //!
-//! Each symbol has a typed accessor. All of them are resolved once at load by
-//! [`resolve_all`] (called from the shim's constructor); an accessor called earlier (a hook
-//! reached from another library's constructor) resolves its symbol on the spot, which is
-//! idempotent, so racing threads need no lock. A symbol this libc lacks is remembered as
-//! missing and its accessor returns `None`; callers then fall back to a raw syscall or `ENOSYS`.
+//! Each symbol has a typed accessor that resolves it once and caches it in an atomic slot;
+//! racing first calls resolve the same value, so no lock is needed. A symbol this libc lacks
+//! is remembered as missing and its accessor returns `None`; callers then fall back to a raw
+//! syscall or `ENOSYS`.
+//!
+//! When: symbols marked `#[eager]` are resolved at load by `resolve_all` (the shim's
+//! constructor): every pass-through a hook may need inside a signal handler or a vfork child,
+//! where `dlsym` (which locks and may allocate) must not run. The rest resolve on first use:
+//! a lookup costs about 0.3 µs and most programs never call most hooks, so resolving them all
+//! at every exec would be the larger cost.
 //!
 //! `dlsym` may call `malloc`, and an application's allocator may read the clock, which lands
 //! in our hook, which may want a real function: a per-thread flag makes such a nested lookup
@@ -35,15 +40,18 @@ pub fn lookup(slot: &AtomicPtr<c_void>, name: &[u8]) -> *mut c_void {
 }
 
 /// Declares typed accessors for real libc functions, plus a `resolve_all()` for the module
-/// that invokes it. Any hook module may keep its own table:
+/// that invokes it, which resolves the `#[eager]` ones. Any hook module may keep its own table:
 ///
 /// ```ignore
 /// crate::real::reals! {
-///     execve(*const c_char, *const *const c_char, *const *const c_char) -> c_int;
+///     #[eager] execve(*const c_char, *const *const c_char, *const *const c_char) -> c_int;
+///     fopen(*const c_char, *const c_char) -> *mut libc::FILE;
 /// }
 /// ```
 macro_rules! reals {
-    ($( $name:ident ($($arg:ty),*) -> $ret:ty; )*) => {
+    (@resolve eager $name:ident) => { let _ = $name(); };
+    (@resolve $name:ident) => {};
+    ($( $(#[$when:ident])? $name:ident ($($arg:ty),*) -> $ret:ty; )*) => {
         $(
             #[doc = concat!("The real `", stringify!($name), "`, if this libc has it.")]
             #[inline]
@@ -62,25 +70,24 @@ macro_rules! reals {
             }
         )*
 
-        /// Resolves every symbol in this table (called once, from the constructor).
+        /// Resolves this table's `#[eager]` symbols (called once, from the constructor).
         pub fn resolve_all() {
-            $( let _ = $name(); )*
+            $( $crate::real::reals!(@resolve $($when)? $name); )*
         }
     };
 }
 pub(crate) use reals;
 
 type Timespec = libc::timespec;
-type Sigset = libc::sigset_t;
 
 reals! {
-    clock_gettime(libc::clockid_t, *mut Timespec) -> c_int;
-    gettimeofday(*mut libc::timeval, *mut c_void) -> c_int;
-    time(*mut libc::time_t) -> libc::time_t;
-    open(*const c_char, c_int, libc::mode_t) -> c_int;
-    open64(*const c_char, c_int, libc::mode_t) -> c_int;
-    openat(c_int, *const c_char, c_int, libc::mode_t) -> c_int;
-    openat64(c_int, *const c_char, c_int, libc::mode_t) -> c_int;
+    #[eager] clock_gettime(libc::clockid_t, *mut Timespec) -> c_int;
+    #[eager] gettimeofday(*mut libc::timeval, *mut c_void) -> c_int;
+    #[eager] time(*mut libc::time_t) -> libc::time_t;
+    #[eager] open(*const c_char, c_int, libc::mode_t) -> c_int;
+    #[eager] open64(*const c_char, c_int, libc::mode_t) -> c_int;
+    #[eager] openat(c_int, *const c_char, c_int, libc::mode_t) -> c_int;
+    #[eager] openat64(c_int, *const c_char, c_int, libc::mode_t) -> c_int;
     __open_2(*const c_char, c_int) -> c_int;
     __open64_2(*const c_char, c_int) -> c_int;
     __openat_2(c_int, *const c_char, c_int) -> c_int;
@@ -88,13 +95,12 @@ reals! {
     fopen(*const c_char, *const c_char) -> *mut libc::FILE;
     fopen64(*const c_char, *const c_char) -> *mut libc::FILE;
     fdopen(c_int, *const c_char) -> *mut libc::FILE;
-    read(c_int, *mut c_void, usize) -> isize;
-    close(c_int) -> c_int;
-    syscall(c_long, c_long, c_long, c_long, c_long, c_long, c_long) -> c_long;
-    getrandom(*mut c_void, usize, c_uint) -> isize;
+    #[eager] read(c_int, *mut c_void, usize) -> isize;
+    #[eager] close(c_int) -> c_int;
+    #[eager] syscall(c_long, c_long, c_long, c_long, c_long, c_long, c_long) -> c_long;
+    #[eager] getrandom(*mut c_void, usize, c_uint) -> isize;
     getentropy(*mut c_void, usize) -> c_int;
     arc4random() -> u32;
     arc4random_buf(*mut c_void, usize) -> ();
     arc4random_uniform(u32) -> u32;
-    sigprocmask(c_int, *const Sigset, *mut Sigset) -> c_int;
 }
