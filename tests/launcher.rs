@@ -100,6 +100,30 @@ fn debian_changelog_gives_the_epoch() {
     );
 }
 
+// Promise: the last git commit of the enclosing repository is an epoch source.
+#[test]
+fn git_commit_time_gives_the_epoch() {
+    let dir = tempdir("git-epoch");
+    let git = |args: &[&str]| {
+        let mut cmd = command("git");
+        cmd.args(args)
+            .current_dir(&dir)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_DATE", "@1444444444 +0000");
+        run(&mut cmd).ok();
+    };
+    git(&["init", "-q"]);
+    std::fs::write(dir.join("f"), "x").unwrap();
+    git(&["add", "f"]);
+    git(&["commit", "-q", "-m", "x"]);
+    let out = run(&mut in_dir(det(&["-v"], &["date", "+%s"]), &dir));
+    assert_eq!(out.stdout, "1444444444\n", "{}", out.describe());
+    assert!(out.stderr.contains("from the last git commit"), "{}", out.describe());
+}
+
 // Promise: a malformed detbuild.toml fails with exit 2 and one line giving file:line:column.
 #[test]
 fn malformed_config_is_an_error_with_position() {
