@@ -39,6 +39,11 @@ extern "C" fn init(argc: c_int, argv: *const *const c_char, _envp: *const *const
         return;
     }
     state::init(state::Args::Vector(argc.max(0) as usize, argv));
+    if let Some(p) = state::active() {
+        // Constructors run on the main thread: claim the process key for it now, before the
+        // program can start a thread that would otherwise be the first to ask.
+        thread::ready(&p.key);
+    }
     if state::mode() != state::Mode::Inert {
         real::resolve_all();
         exec::resolve_all();
