@@ -6,10 +6,12 @@ use crate::epoch::{self, Source};
 use crate::error::Error;
 use crate::plan::{self, Plan};
 use crate::{fail, layout};
-use std::ffi::OsString;
-use std::io::{ErrorKind, Write};
+use std::ffi::{OsStr, OsString};
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -174,6 +176,7 @@ fn spawn(argv: &[OsString], env: &[(&str, OsString)], no_new_privs: bool) -> Res
             );
         }
     }
+    warn_if_unshimmable(program);
     install_forwarding();
     let mut child = match cmd.spawn() {
         Ok(child) => child,
@@ -204,6 +207,58 @@ fn spawn(argv: &[OsString], env: &[(&str, OsString)], no_new_privs: bool) -> Res
         (None, Some(sig)) => 128u8.wrapping_add(sig as u8),
         _ => 2,
     })
+}
+
+/// Prints the shim's one-line warning when the command is a static or Go program, which the
+/// shim cannot reach (the shim checks every later exec itself; see shim/src/exec/check.rs).
+fn warn_if_unshimmable(program: &OsStr) {
+    use detbuild_core::exec::{classify, is_loader, warning_line, Kind};
+    let Some(path) = find_program(program) else {
+        return;
+    };
+    let head = read_head(&path);
+    let (shown, inner);
+    let kind = match classify(&head) {
+        Kind::Script(interp) => {
+            shown = PathBuf::from(OsStr::from_bytes(interp));
+            inner = read_head(&shown);
+            classify(&inner)
+        }
+        kind => {
+            shown = path;
+            kind
+        }
+    };
+    let shown = shown.as_os_str().as_bytes();
+    let mut line = [0u8; 640];
+    if let Some(n) = warning_line(shown, kind, &mut line).filter(|_| !is_loader(shown)) {
+        let _ = std::io::stderr().write_all(&line[..n]);
+    }
+}
+
+/// The first bytes of a file that `classify` looks at (empty if unreadable).
+fn read_head(path: &Path) -> Vec<u8> {
+    let mut head = Vec::new();
+    if let Ok(file) = std::fs::File::open(path) {
+        let _ = file
+            .take(detbuild_core::exec::HEAD as u64)
+            .read_to_end(&mut head);
+    }
+    head
+}
+
+/// Where `program` is found, as `execvp` would search `PATH`.
+fn find_program(program: &OsStr) -> Option<PathBuf> {
+    if program.as_bytes().contains(&b'/') {
+        return Some(PathBuf::from(program));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0)
+        })
 }
 
 #[cfg(test)]

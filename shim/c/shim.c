@@ -73,6 +73,8 @@ EXPORT int execle(const char *path, const char *arg, ...) {
     va_end(cp);
     char *argv[n + 1];
     GATHER(argv, arg, ap, n);
+    if (n > 0) /* skip the NULL that ended the arguments (when arg was not itself NULL) */
+        (void)va_arg(ap, char *);
     char *const *envp = va_arg(ap, char *const *);
     va_end(ap);
     return execve(path, argv, envp);

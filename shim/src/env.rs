@@ -30,9 +30,14 @@ pub const NAMES: [&[u8]; 4] = [
     b"DETBUILD_KEY=",
     b"LD_PRELOAD=",
 ];
-const PAYLOAD: usize = 0;
-const ROOT: usize = 1;
-const KEY: usize = 2;
+/// Index of `DETBUILD=` in [`NAMES`] and [`saved`].
+pub const PAYLOAD: usize = 0;
+/// Index of `DETBUILD_ROOT=`.
+pub const ROOT: usize = 1;
+/// Index of `DETBUILD_KEY=`.
+pub const KEY: usize = 2;
+/// Index of `LD_PRELOAD=`.
+pub const PRELOAD: usize = 3;
 
 /// The launcher's variables, as found at init.
 pub struct Vars {
@@ -65,7 +70,7 @@ pub fn capture() -> Option<Vars> {
     let lens = unsafe { &mut *SAVED.lens.get() };
     for (ptr, entry) in Environ::current() {
         for (i, name) in NAMES.iter().enumerate() {
-            if lens[i] == 0 && entry.starts_with(name) && entry.len() <= MAX {
+            if lens[i] == 0 && entry.starts_with(name) && entry.len() < MAX {
                 // SAFETY: init-only (see Saved).
                 unsafe { (&mut *SAVED.bufs[i].get())[..entry.len()].copy_from_slice(entry) };
                 lens[i] = entry.len();
@@ -97,6 +102,7 @@ pub fn publish_key(key: &Key) {
         let buf = &mut *SAVED.bufs[KEY].get();
         buf[..NAMES[KEY].len()].copy_from_slice(NAMES[KEY]);
         buf[NAMES[KEY].len()..entry_len].copy_from_slice(&hex);
+        buf[entry_len] = 0;
         (*SAVED.lens.get())[KEY] = entry_len;
     }
     let live = LIVE_KEY.load(Ordering::Relaxed);
@@ -122,14 +128,32 @@ pub fn saved() -> [&'static [u8]; 4] {
     }
 }
 
+/// Saved entry `i` as a NUL-terminated C string, if it was present (each buffer keeps a NUL
+/// after its entry), for exec hooks to put back into a cleared environment.
+pub fn saved_cstr(i: usize) -> Option<*const c_char> {
+    let entry = saved().get(i).copied().filter(|e| !e.is_empty())?;
+    Some(entry.as_ptr().cast())
+}
+
+/// The current value of libc's `environ`.
+pub fn environ_ptr() -> *const *const c_char {
+    // SAFETY: reading the pointer value of libc's `environ`.
+    unsafe { environ }
+}
+
 /// Iterates over the entries of `environ`: each entry's address and bytes.
 pub struct Environ(*const *const c_char);
 
 impl Environ {
     /// Starts at the first entry of the current `environ`.
     pub fn current() -> Self {
-        // SAFETY: reading the pointer value of libc's `environ`.
-        Environ(unsafe { environ })
+        Environ(environ_ptr())
+    }
+
+    /// Starts at the first entry of `envp`, a NULL-terminated array of C strings that stays
+    /// valid while iterating (null counts as empty).
+    pub fn of(envp: *const *const c_char) -> Self {
+        Environ(envp)
     }
 }
 

@@ -250,3 +250,130 @@ pub unsafe fn madvise(addr: *mut u8, len: usize, advice: i32) -> isize {
         )
     }
 }
+
+/// `openat(dirfd, path, flags)`.
+///
+/// # Safety
+/// `path` must be a NUL-terminated string.
+pub unsafe fn openat(dirfd: i32, path: *const u8, flags: i32) -> isize {
+    // SAFETY: forwarded contract.
+    unsafe {
+        syscall6(
+            libc::SYS_openat,
+            dirfd as usize,
+            path as usize,
+            flags as usize,
+            0,
+            0,
+            0,
+        )
+    }
+}
+
+/// `pread64(fd, buf, offset)`.
+pub fn pread(fd: i32, buf: &mut [u8], offset: u64) -> isize {
+    // SAFETY: buf is valid writable memory of the given length.
+    unsafe {
+        syscall6(
+            libc::SYS_pread64,
+            fd as usize,
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+            offset as usize,
+            0,
+            0,
+        )
+    }
+}
+
+/// `munmap(addr, len)`.
+///
+/// # Safety
+/// `addr..addr+len` must be a mapping owned by the caller and no longer used.
+pub unsafe fn munmap(addr: *mut u8, len: usize) -> isize {
+    // SAFETY: forwarded contract.
+    unsafe { syscall6(libc::SYS_munmap, addr as usize, len, 0, 0, 0, 0) }
+}
+
+/// `faccessat(AT_FDCWD, path, mode)`.
+///
+/// # Safety
+/// `path` must be a NUL-terminated string.
+pub unsafe fn access(path: *const u8, mode: i32) -> isize {
+    // SAFETY: forwarded contract.
+    unsafe {
+        syscall6(
+            libc::SYS_faccessat,
+            libc::AT_FDCWD as usize,
+            path as usize,
+            mode as usize,
+            0,
+            0,
+            0,
+        )
+    }
+}
+
+/// `readlinkat(AT_FDCWD, path, buf)`: the length read (no NUL is added), or `-errno`.
+///
+/// # Safety
+/// `path` must be a NUL-terminated string.
+pub unsafe fn readlink(path: *const u8, buf: &mut [u8]) -> isize {
+    // SAFETY: forwarded contract; buf is valid writable memory of the given length.
+    unsafe {
+        syscall6(
+            libc::SYS_readlinkat,
+            libc::AT_FDCWD as usize,
+            path as usize,
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+            0,
+            0,
+        )
+    }
+}
+
+/// `execveat(dirfd, path, argv, envp, flags)`; returns only on failure, with `-errno`.
+///
+/// # Safety
+/// `path` must be a NUL-terminated string; `argv` and `envp` NULL-terminated arrays of them
+/// (or null).
+pub unsafe fn execveat(
+    dirfd: i32,
+    path: *const u8,
+    argv: *const *const u8,
+    envp: *const *const u8,
+    flags: i32,
+) -> isize {
+    // SAFETY: forwarded contract.
+    unsafe {
+        syscall6(
+            libc::SYS_execveat,
+            dirfd as usize,
+            path as usize,
+            argv as usize,
+            envp as usize,
+            flags as usize,
+            0,
+        )
+    }
+}
+
+/// `execve(path, argv, envp)`; returns only on failure, with `-errno`.
+///
+/// # Safety
+/// As for [`execveat`].
+pub unsafe fn execve(path: *const u8, argv: *const *const u8, envp: *const *const u8) -> isize {
+    // SAFETY: forwarded contract.
+    unsafe {
+        syscall6(
+            libc::SYS_execve,
+            path as usize,
+            argv as usize,
+            envp as usize,
+            0,
+            0,
+            0,
+        )
+    }
+}

@@ -4,6 +4,7 @@
 //! computation on its arguments, so all of it is unit-tested without any preload.
 //!
 //! - [`clock`]: the logical clock (epoch + offset) and duration parsing.
+//! - [`exec`]: environment repair and executable classification for the exec hooks.
 //! - [`key`]: the frozen derivation of root, process, thread, fork and file keys.
 //! - [`stream`]: the frozen counter-mode byte stream and the `arc4random_uniform` reduction.
 //! - [`settings`]: the compact payload the launcher hands to every shimmed process.
@@ -11,6 +12,7 @@
 #![deny(unsafe_code)]
 
 pub mod clock;
+pub mod exec;
 pub mod key;
 pub mod settings;
 pub mod stream;

@@ -1,0 +1,187 @@
+//! Environment repair: puts detbuild's variables back into an environment a build cleared.
+//!
+//! [`with_env`] hands the exec call either the caller's `envp` untouched (the common case:
+//! nothing missing, no copy) or a repaired copy: the caller's entries in their order, the last
+//! `LD_PRELOAD` entry replaced by `LD_PRELOAD=<its value>:<shim>` when it lacks the shim, then
+//! whichever of `DETBUILD`, `DETBUILD_ROOT`, `DETBUILD_KEY` and `LD_PRELOAD=<shim>` were
+//! missing, taken from the copies saved at init ([`env::saved`]). The copy lives on the stack
+//! (up to [`STACK_PTRS`] entries) or, for huge environments, in an anonymous mapping made by
+//! raw syscall and unmapped when the call returns; no heap, so it is safe in a `vfork` child.
+//! (A `vfork` child whose exec of a huge environment succeeds leaves that one mapping in the
+//! parent.) If the mapping fails, the call goes ahead unrepaired.
+//!
+//! [`repair_environ`] is the variant for `system` and `popen`, which spawn `/bin/sh` inside
+//! glibc with `environ`: it `putenv`s the saved static entries into `environ` itself (and
+//! `setenv`s a repaired `LD_PRELOAD`), so the change stays visible to the program afterwards.
+//!
+//! Not re-added: `SOURCE_DATE_EPOCH` (a build that clears it means it) and other preloads that
+//! were in `LD_PRELOAD` at init (only the shim is put back).
+
+use crate::clock::set_errno;
+use crate::env::{self, Environ, KEY, PAYLOAD, PRELOAD, ROOT};
+use crate::{state, sys};
+use core::ffi::{c_char, c_int};
+use detbuild_core::exec::{preload_entry, shim_in, EnvScan};
+
+/// A NULL-terminated array of C strings.
+pub type Envp = *const *const c_char;
+
+/// Environment entries kept on the stack; more go to an mmap'd buffer.
+pub const STACK_PTRS: usize = 512;
+/// Bytes of a repaired `LD_PRELOAD` entry kept on the stack.
+const STACK_TEXT: usize = 2048;
+const PRELOAD_NAME: usize = b"LD_PRELOAD=".len();
+
+/// Whether exec hooks do anything in this process (active or real mode).
+#[inline]
+pub fn shimmed() -> bool {
+    state::mode() != state::Mode::Inert
+}
+
+/// What a repair must do.
+struct Plan {
+    scan: EnvScan,
+    add: [bool; 3],
+    /// The shim's path, when `LD_PRELOAD` must be repaired.
+    shim: Option<&'static [u8]>,
+    /// Value of the `LD_PRELOAD` entry being replaced (empty when there is none).
+    old: &'static [u8],
+}
+
+fn plan(envp: Envp) -> Option<Plan> {
+    if !shimmed() {
+        return None;
+    }
+    let scan = EnvScan::new(Environ::of(envp).map(|(_, e)| e));
+    let add = [PAYLOAD, ROOT, KEY].map(|i| env::saved_cstr(i).is_some() && !scan.has[i]);
+    let saved = env::saved()[PRELOAD];
+    let shim = shim_in(saved.get(PRELOAD_NAME..).unwrap_or(b"")).filter(|_| !scan.preload_ok());
+    if !add.contains(&true) && shim.is_none() {
+        return None;
+    }
+    let old = match scan.preload {
+        Some((i, _)) => Environ::of(envp)
+            .nth(i)
+            .and_then(|(_, e)| e.get(PRELOAD_NAME..))
+            .unwrap_or(b""),
+        None => b"",
+    };
+    Some(Plan {
+        scan,
+        add,
+        shim,
+        old,
+    })
+}
+
+/// Calls `f` with `envp`, repaired if it lacks detbuild's variables (see the module docs).
+pub fn with_env<R>(envp: Envp, f: impl FnOnce(Envp) -> R) -> R {
+    let Some(plan) = plan(envp) else {
+        return f(envp);
+    };
+    let ptrs = plan.scan.len + 5;
+    let text = PRELOAD_NAME + plan.old.len() + plan.shim.map_or(0, |s| s.len()) + 2;
+    if ptrs <= STACK_PTRS && text <= STACK_TEXT {
+        let mut array = [core::ptr::null(); STACK_PTRS];
+        let mut buf = [0u8; STACK_TEXT];
+        return match build(&plan, envp, &mut array, &mut buf) {
+            Some(()) => f(array.as_ptr()),
+            None => f(envp),
+        };
+    }
+    let size = ptrs * core::mem::size_of::<*const c_char>() + text;
+    let Some(mem) = sys::mmap_anon(size) else {
+        return f(envp);
+    };
+    // SAFETY: `mem` is a fresh private mapping of `size` bytes, page-aligned; the pointer
+    // array takes its first `ptrs` words and the text the rest, without overlap.
+    let (array, buf) = unsafe {
+        (
+            core::slice::from_raw_parts_mut(mem.cast::<*const c_char>(), ptrs),
+            core::slice::from_raw_parts_mut(mem.add(size - text), text),
+        )
+    };
+    let result = match build(&plan, envp, array, buf) {
+        Some(()) => f(array.as_ptr()),
+        None => f(envp),
+    };
+    // SAFETY: our own mapping; the exec call that used it has returned.
+    unsafe { sys::munmap(mem, size) };
+    result
+}
+
+/// Fills `array` with the repaired environment (NULL-terminated), using `buf` for a new
+/// `LD_PRELOAD` entry; `None` if either is too small (the environment changed under us).
+fn build(plan: &Plan, envp: Envp, array: &mut [*const c_char], buf: &mut [u8]) -> Option<()> {
+    let preload = match plan.shim {
+        Some(shim) => {
+            preload_entry(plan.old, shim, buf)?;
+            buf.as_ptr().cast::<c_char>()
+        }
+        None => core::ptr::null(),
+    };
+    let replace = plan
+        .scan
+        .preload
+        .map(|(i, _)| i)
+        .filter(|_| !preload.is_null());
+    let mut n = 0;
+    let mut push = |p: *const c_char| -> Option<()> {
+        *array.get_mut(n)? = p;
+        n += 1;
+        Some(())
+    };
+    for (i, (p, _)) in Environ::of(envp).enumerate().take(plan.scan.len) {
+        push(if Some(i) == replace { preload } else { p })?;
+    }
+    for (slot, i) in [PAYLOAD, ROOT, KEY].into_iter().enumerate() {
+        if plan.add[slot] {
+            push(env::saved_cstr(i)?)?;
+        }
+    }
+    if !preload.is_null() && replace.is_none() {
+        push(preload)?;
+    }
+    push(core::ptr::null())
+}
+
+crate::real::reals! {
+    putenv(*mut c_char) -> c_int;
+    setenv(*const c_char, *const c_char, c_int) -> c_int;
+}
+
+/// Puts detbuild's variables back into `environ` itself, for `system` and `popen` (see the
+/// module docs). Allocates inside libc (`putenv`, `setenv`), as those functions do anyway.
+pub fn repair_environ() {
+    let Some(plan) = plan(env::environ_ptr()) else {
+        return;
+    };
+    if let Some(put) = putenv() {
+        for (slot, i) in [PAYLOAD, ROOT, KEY].into_iter().enumerate() {
+            if let Some(entry) = env::saved_cstr(i).filter(|_| plan.add[slot]) {
+                // SAFETY: a NUL-terminated entry in a static buffer that is never written
+                // again, so it may become part of the environment.
+                unsafe { put(entry.cast_mut()) };
+            }
+        }
+    }
+    let (Some(shim), Some(set)) = (plan.shim, setenv()) else {
+        return;
+    };
+    let mut buf = [0u8; STACK_TEXT];
+    if preload_entry(plan.old, shim, &mut buf).is_some() {
+        // SAFETY: a literal name and a NUL-terminated value in `buf`; setenv copies both.
+        unsafe {
+            set(
+                c"LD_PRELOAD".as_ptr(),
+                buf[PRELOAD_NAME..].as_ptr().cast(),
+                1,
+            )
+        };
+    }
+}
+
+/// Sets errno and returns -1 (the exec functions' failure).
+pub fn fail(errno: c_int) -> c_int {
+    set_errno(errno)
+}
