@@ -47,8 +47,8 @@ pub mod real {
     use core::ffi::{c_char, c_int};
 
     crate::real::reals! {
-        execve(*const c_char, Argv, Envp) -> c_int;
-        execveat(c_int, *const c_char, Argv, Envp, c_int) -> c_int;
+        #[eager] execve(*const c_char, Argv, Envp) -> c_int;
+        #[eager] execveat(c_int, *const c_char, Argv, Envp, c_int) -> c_int;
     }
 }
 
