@@ -48,7 +48,9 @@ exec_row() { # per-exec rows also show the overhead in µs
 	printf '%-46s detbuild %-7s libfaketime %-7s overhead %s / %s µs  target: %s\n' "$label" "$(ratio "$d" "$n")" \
 		"$(ratio "$l" "$n")" "$(diff_us "$d" "$n")" "$(diff_us "$l" "$n")" "$v" >>"$WORK/ratios.txt"
 }
-spread() { [ -n "$(val build "$1")" ] && echo "$(fmt "$(val build "$1")") s ($(fmt "$(val build "$1" min)")–$(fmt "$(val build "$1" max)"))" || cell "$1" ""; }
+spread() { # ID MODE -> "median s (min–max)"
+	[ -n "$(val "$1" "$2")" ] && echo "$(fmt "$(val "$1" "$2")") s ($(fmt "$(val "$1" "$2" min)")–$(fmt "$(val "$1" "$2" max)"))" || cell "$2" ""
+}
 
 machine() {
 	local cpu glibc lft commit
@@ -63,6 +65,7 @@ machine() {
 	echo "| CPU | ${cpu:-unknown} ($(nproc) cores online) |"
 	echo "| Memory | $(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) |"
 	echo "| Kernel | $(uname -sr) |"
+	echo "| Load average at start / end | $LOAD_START / $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine adds noise) |"
 	echo "| glibc | $glibc |"
 	echo "| gcc | $(gcc -dumpfullversion) |"
 	echo "| detbuild | $commit, $(basename "$DETBUILD") + libdetbuild_shim.so ($(stat -c %s "$(dirname "$DETBUILD")/libdetbuild_shim.so" 2>/dev/null || echo '?') bytes) |"
@@ -120,13 +123,16 @@ report() {
 		echo "\`$BUILD_NAME\` from Debian's sources (\`apt-get source busybox\`): \`make defconfig && make -j$JOBS\` from a fresh tree each run."
 		echo
 		echo "$hdr"; echo "$sep"
-		local n d l
-		n=$(val build native) d=$(val build detbuild) l=$(val build libfaketime)
-		printf '| busybox defconfig build, -j%s | %s | %s | %s | %s | %s | %s |\n' "$JOBS" "$(spread native)" \
-			"$(spread detbuild)" "$(spread libfaketime)" "$(ratio "$d" "$n")" "$(ratio "$l" "$n")" \
-			"$(verdict build "$d" "$n")"
-		printf '%-46s detbuild %-7s libfaketime %-7s target: %s\n' "real build (busybox, -j$JOBS)" "$(ratio "$d" "$n")" \
-			"$(ratio "$l" "$n")" "$(verdict build "$d" "$n")" >>"$WORK/ratios.txt"
+		local id what n d l v
+		for id in build buildcpu; do
+			what="wall time"; [ $id = buildcpu ] && what="CPU time (user+sys, all processes)"
+			n=$(val $id native) d=$(val $id detbuild) l=$(val $id libfaketime)
+			v=$(verdict build "$d" "$n"); [ $id = buildcpu ] && v="— (less sensitive to other load)"
+			printf '| busybox -j%s, %s | %s | %s | %s | %s | %s | %s |\n' "$JOBS" "$what" "$(spread $id native)" \
+				"$(spread $id detbuild)" "$(spread $id libfaketime)" "$(ratio "$d" "$n")" "$(ratio "$l" "$n")" "$v"
+			printf '%-46s detbuild %-7s libfaketime %-7s %s\n' "real build, $what" "$(ratio "$d" "$n")" \
+				"$(ratio "$l" "$n")" "$([ $id = build ] && echo "target: $v")" >>"$WORK/ratios.txt"
+		done
 	else
 		echo "Not run$([ "$QUICK" = 1 ] && echo " (quick mode)")."
 	fi

@@ -5,7 +5,8 @@ set -euo pipefail
 
 usage() {
 	cat <<'EOF'
-Usage: bench/run.sh [--quick] [--install] [--runs N] [--jobs N] [--detbuild PATH] [--out FILE] [--keep]
+Usage: bench/run.sh [--quick] [--install] [--runs N] [--jobs N] [--detbuild PATH] [--out FILE]
+                    [--only calls|spawn|build] [--keep]
 
 Measures native vs detbuild vs libfaketime in one run: per-call cost of the clock,
 getrandom, /dev/urandom and readdir; process start (posix_spawn and a shell loop);
@@ -19,6 +20,7 @@ and a real build (busybox from Debian's sources, `make defconfig && make -jN`).
   --detbuild PATH  launcher to test (default: target/release/detbuild; the shim
                    libdetbuild_shim.so must sit beside it)
   --out FILE       where the markdown goes (default docs/BENCHMARKS.md; quick: stdout)
+  --only PART      run one part only (calls, spawn or build); the others show n/a
   --keep           keep the temporary work directory
 Full mode takes about 10 minutes on 2 cores and needs the Debian archive for the
 busybox source (fetched once with `apt-get source`, cached in ~/.cache/detbuild-bench).
@@ -26,7 +28,7 @@ EOF
 }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-QUICK=0 INSTALL=0 RUNS=5 JOBS=$(nproc) KEEP=0 OUT=""
+QUICK=0 INSTALL=0 RUNS=5 JOBS=$(nproc) KEEP=0 OUT="" ONLY=""
 DETBUILD=${DETBUILD_BIN:-$ROOT/target/release/detbuild}
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -36,6 +38,7 @@ while [ $# -gt 0 ]; do
 	--jobs) JOBS=$2; shift ;;
 	--detbuild) DETBUILD=$2; shift ;;
 	--out) OUT=$2; shift ;;
+	--only) ONLY=$2; shift ;;
 	--keep) KEEP=1 ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "run.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
@@ -44,6 +47,7 @@ while [ $# -gt 0 ]; do
 done
 unset LD_PRELOAD FAKETIME # the harness itself always runs unshimmed
 note() { echo "run.sh: $*" >&2; }
+part() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 
 if [ "$INSTALL" = 1 ]; then
 	note "installing gcc make libc6-dev bzip2 libfaketime with apt-get"
@@ -63,6 +67,9 @@ if [ ! -f "$LFT" ]; then
 	MODES="native detbuild"
 fi
 
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+awk -v l="${LOAD_START%% *}" 'BEGIN { exit !(l > 0.5) }' &&
+	note "the machine is busy (load average $LOAD_START): wall times will be noisy; the CPU-time row less so"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/detbuild-bench.XXXXXX")
 cleanup() { if [ "$KEEP" = 1 ]; then note "work dir kept: $WORK"; else rm -rf "$WORK"; fi; }
 trap cleanup EXIT
@@ -95,12 +102,12 @@ rotated() { # the column order shifts each repetition so no column always goes f
 now_us() { local t=${EPOCHREALTIME/./}; echo "${t#0}"; } # bash builtin, never preloaded
 
 # ---- per-call microbenchmarks ------------------------------------------------------
-"$WORK/calls" populate "$WORK/dir10k" 10000
+part calls && "$WORK/calls" populate "$WORK/dir10k" 10000
 CALL_CASES="clock_realtime:1 clock_monotonic:1 time:1 gettimeofday:1 clock_realtime:2
 clock_monotonic:2 time:2 gettimeofday:2 getrandom_32:1 getrandom_64k:1 urandom_read_4k:1
 urandom_open_read_close_4k:1 readdir_10k:1"
-note "per-call microbenchmarks (${SECS}s x $REPS reps per case and column)"
-for rep in $(seq "$REPS"); do
+part calls && note "per-call microbenchmarks (${SECS}s x $REPS reps per case and column)"
+part calls && for rep in $(seq "$REPS"); do
 	for cc in $CALL_CASES; do
 		c=${cc%:*} t=${cc#*:}
 		for m in $(rotated "$rep"); do
@@ -127,8 +134,8 @@ spawn_under() { # MODE COUNT PROG [ARGS...]
 	esac
 }
 LOOP='i=0; while [ $i -lt '$NLOOP' ]; do /bin/true; i=$((i+1)); done'
-note "process start ($NSPAWN posix_spawns and a $NLOOP-process sh loop, x5 per column)"
-for rep in 1 2 3 4 5; do
+part spawn && note "process start ($NSPAWN posix_spawns and a $NLOOP-process sh loop, x5 per column)"
+part spawn && for rep in 1 2 3 4 5; do
 	for m in $(rotated "$rep"); do
 		if line=$(spawn_under "$m" "$NSPAWN" /bin/true 2>>"$WORK/errors.log"); then
 			rec spawn "$m" "${line##*us_per_exec=}"
@@ -158,22 +165,24 @@ fetch_busybox() { # apt-get source into a private apt state: no deb-src line nee
 	TARBALL=$(ls "$cache"/busybox_*.orig.tar.* 2>/dev/null | head -1 || true)
 	[ -n "$TARBALL" ]
 }
-build_once() { # mode -> seconds on stdout; the untar is not timed
+build_once() { # MODE -> "wall_s cpu_s" on stdout; the untar is not timed
 	rm -rf "$WORK/build"; mkdir -p "$WORK/build"; tar -xf "$TARBALL" -C "$WORK/build"
-	local t0 src; src=$(echo "$WORK"/build/busybox-*)
-	t0=$(now_us)
-	(cd "$src" && under "$1" sh -c "make -s defconfig && make -s -j$JOBS") >"$WORK/build-$1.log" 2>&1 || return 1
+	local src TIMEFORMAT='%3R %3U %3S' real user sys; src=$(echo "$WORK"/build/busybox-*)
+	# bash's `time` keyword: wall time, and user+sys CPU of every process of the build.
+	{ time { (cd "$src" && under "$1" sh -c "make -s defconfig && make -s -j$JOBS") >"$WORK/build-$1.log" 2>&1; }; } \
+		2>"$WORK/time.txt" || return 1
 	[ -x "$src/busybox" ] || return 1
-	awk -v a="$t0" -v b="$(now_us)" 'BEGIN{printf "%.2f", (b-a)/1e6}'
+	read -r real user sys <"$WORK/time.txt"
+	awk -v r="$real" -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f %.2f", r, u + s }'
 }
-if [ "$QUICK" = 0 ]; then
+if [ "$QUICK" = 0 ] && part build; then
 	if fetch_busybox; then
 		BUILD_NAME=$(basename "$TARBALL"); BUILD_NAME=${BUILD_NAME%.orig.tar.*}
 		note "real build: $BUILD_NAME, make defconfig && make -j$JOBS; 1 warm-up + $RUNS runs per column (~25 s each)"
 		build_once native >/dev/null || note "warm-up build failed: see $WORK/build-native.log"
 		for rep in $(seq "$RUNS"); do
 			for m in $(rotated "$rep"); do
-				if s=$(build_once "$m"); then rec build "$m" "$s"
+				if s=$(build_once "$m"); then rec build "$m" "${s% *}"; rec buildcpu "$m" "${s#* }"
 				else note "build under $m failed; last lines:"; tail -5 "$WORK/build-$m.log" >&2; fi
 			done
 		done
