@@ -11,7 +11,7 @@ val() {
 fmt() { awk -v v="$1" 'BEGIN { if (v == "") print "n/a"; else if (v < 10) printf "%.2f", v
 	else if (v < 100) printf "%.1f", v; else printf "%.0f", v }'; }
 ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }' || echo "n/a"; }
-diff_us() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.0f", a - b }' || true; }
+diff_us() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.0f µs", a - b }' || echo "n/a"; }
 
 # verdict KIND DET NATIVE [LFT] -> "met" / "**missed** ..." / "—"
 verdict() {
@@ -43,9 +43,9 @@ exec_row() { # per-exec rows also show the overhead in µs
 	local id=$1 label=$2 n d l v
 	n=$(val "$id" native) d=$(val "$id" detbuild) l=$(val "$id" libfaketime)
 	v=$(verdict exec "$d" "$n" "$l")
-	printf '| %s | %s | %s | %s | %s µs | %s µs | %s |\n' "$label" "$(cell native "$n")" "$(cell detbuild "$d")" \
+	printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$(cell native "$n")" "$(cell detbuild "$d")" \
 		"$(cell libfaketime "$l")" "$(diff_us "$d" "$n")" "$(diff_us "$l" "$n")" "$v"
-	printf '%-46s detbuild %-7s libfaketime %-7s overhead %s / %s µs  target: %s\n' "$label" "$(ratio "$d" "$n")" \
+	printf '%-46s detbuild %-7s libfaketime %-7s overhead %s / %s  target: %s\n' "$label" "$(ratio "$d" "$n")" \
 		"$(ratio "$l" "$n")" "$(diff_us "$d" "$n")" "$(diff_us "$l" "$n")" "$v" >>"$WORK/ratios.txt"
 }
 spread() { # ID MODE -> "median s (min–max)"
@@ -84,7 +84,10 @@ report() {
 	echo
 	machine
 	echo
-	echo "## Per call (ns per call, median of $REPS runs of ${SECS} s; lower is better)"
+	echo "## Per call (ns per call; lower is better)"
+	echo
+	echo "Each run calls in a loop for ${SECS} s in timed batches of at least 5 ms; a run's figure is its fastest"
+	echo "batch (other load on the machine only slows batches down), and the table shows the median of $REPS runs."
 	echo
 	echo "$hdr"; echo "$sep"
 	local t c
