@@ -190,6 +190,20 @@ fn message_queue_waits_take_their_real_time() {
     }
 }
 
+// Promise: the same through libc's syscall(): nanosleep, clock_nanosleep, and futex waits with
+// an absolute REALTIME deadline (abseil's and folly's futex waits; FUTEX_LOCK_PI).
+#[test]
+fn raw_syscall_waits_take_their_real_time() {
+    for case in [
+        "syscall_nanosleep",
+        "syscall_clock_nanosleep_abs_realtime",
+        "futex_wait_bitset_realtime",
+        "futex_lock_pi",
+    ] {
+        probe_case(case, MOVED);
+    }
+}
+
 // Promise: timerfd and POSIX timers armed with an absolute wall-clock expiry fire after the
 // intended real time (expirations do not move the clock).
 #[test]

@@ -1,5 +1,5 @@
 //! Timed waits with an absolute deadline: condition variables, semaphores, mutexes, rwlocks,
-//! joins, message queues and their C11 forms.
+//! joins, message queues, their C11 forms, and `syscall(SYS_futex)` with a REALTIME deadline.
 //!
 //! Faked (when the clock is faked): a deadline on the REALTIME family is a deadline on the
 //! *faked* clock, so passed to libc as is it would lie decades away from the real clock (the
@@ -24,10 +24,11 @@
 //! own lock, inside libc).
 
 use crate::clock::is_faked;
+use crate::sys;
 use crate::wait::{finish, plan, real_deadline};
-use core::ffi::{c_char, c_int, c_uint, c_void};
+use core::ffi::{c_char, c_int, c_long, c_uint, c_void};
 use core::sync::atomic::{AtomicU32, Ordering};
-use detbuild_core::wait::{cond_is_monotonic, COND_WREFS_OFFSET};
+use detbuild_core::wait::{cond_is_monotonic, futex_timeout, FutexTimeout, COND_WREFS_OFFSET};
 use libc::{
     clockid_t, pthread_cond_t, pthread_mutex_t, pthread_rwlock_t, pthread_t, sem_t, timespec,
     CLOCK_MONOTONIC, CLOCK_REALTIME, EINVAL, ENOSYS, ETIMEDOUT,
@@ -388,4 +389,47 @@ pub unsafe extern "C" fn mtx_timedlock(mtx: *mut c_void, abs: Abs) -> c_int {
         Some(f) => unsafe { f(mtx, abs) },
         None => THRD_ERROR,
     }
+}
+
+/// `syscall(SYS_futex, ...)` with an absolute REALTIME deadline (abseil's and folly's futex
+/// waits, `FUTEX_LOCK_PI`): the deadline is translated (`detbuild_core::wait::futex_timeout`)
+/// and the call issued as a raw syscall; `None` for every other operation, which
+/// [`crate::syscall`] passes through untouched. Returns the `syscall()` convention.
+///
+/// # Safety
+/// The arguments must be valid for `SYS_futex`.
+pub unsafe fn futex(
+    word: c_long,
+    op: c_long,
+    val: c_long,
+    timeout: c_long,
+    word2: c_long,
+    val3: c_long,
+) -> Option<c_long> {
+    let (new_op, clock) = match futex_timeout(op as c_int) {
+        FutexTimeout::Untouched => return None,
+        FutexTimeout::Monotonic(new_op) => (new_op, CLOCK_MONOTONIC),
+        FutexTimeout::Realtime => (op as c_int, CLOCK_REALTIME),
+    };
+    // SAFETY: the timeout argument is null or a timespec by the caller's contract.
+    let (p, d) = unsafe { plan(timeout as Abs) }?;
+    let t = real_deadline(&d, clock);
+    // SAFETY: the caller's futex words and values, a local deadline.
+    let r = unsafe {
+        sys::syscall6(
+            libc::SYS_futex,
+            word as usize,
+            new_op as usize,
+            val as usize,
+            &t as *const timespec as usize,
+            word2 as usize,
+            val3 as usize,
+        )
+    };
+    finish(p, &d, r == -(ETIMEDOUT as isize));
+    Some(if r < 0 {
+        crate::clock::set_errno(-r as c_int) as c_long
+    } else {
+        r as c_long
+    })
 }

@@ -21,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <linux/futex.h>
 #include <sys/select.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/timerfd.h>
 #include <threads.h>
@@ -82,6 +84,16 @@ static void *hold_c11_mutex(void *arg) {
 static void *hold_rwlock(void *arg) {
     (void)arg;
     pthread_rwlock_wrlock(&rwlock);
+    sem_post(&held);
+    pause();
+    return NULL;
+}
+
+static int holder_tid;
+
+static void *hold_pi(void *arg) {
+    (void)arg;
+    holder_tid = gettid();
     sem_post(&held);
     pause();
     return NULL;
@@ -293,6 +305,28 @@ static const char *run(const char *c) {
         timer_settime(id, TIMER_ABSTIME, &its, NULL);
         struct timespec limit = {5, 0};
         return sigtimedwait(&set, NULL, &limit) == SIGUSR1 ? "ok" : "sigtimedwait timed out";
+    }
+    /* Through libc's syscall(): the same hooks as the wrappers. */
+    if (!strcmp(c, "syscall_nanosleep")) {
+        start();
+        return ret(syscall(SYS_nanosleep, &rel, NULL));
+    }
+    if (!strcmp(c, "syscall_clock_nanosleep_abs_realtime")) {
+        d = start();
+        return ret(syscall(SYS_clock_nanosleep, CLOCK_REALTIME, TIMER_ABSTIME, &d, NULL));
+    }
+    if (!strcmp(c, "futex_wait_bitset_realtime")) {
+        static unsigned word;
+        d = start();
+        return ret(syscall(SYS_futex, &word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME,
+                           0, &d, NULL, FUTEX_BITSET_MATCH_ANY));
+    }
+    if (!strcmp(c, "futex_lock_pi")) {
+        static unsigned word;
+        helper(hold_pi);
+        word = holder_tid; /* owned by the helper, which never unlocks */
+        d = start();
+        return ret(syscall(SYS_futex, &word, FUTEX_LOCK_PI | FUTEX_PRIVATE_FLAG, 0, &d, NULL, 0));
     }
     /* Relative timeouts: not hooked, the faked clock only moves by the one read. */
     if (!strcmp(c, "poll")) {

@@ -107,6 +107,36 @@ pub fn cond_is_monotonic(wrefs: u32) -> bool {
     wrefs & COND_CLOCK_MONOTONIC_MASK != 0
 }
 
+/// How a `futex` operation's timeout relates to the faked clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FutexTimeout {
+    /// Relative (`FUTEX_WAIT`, even with `FUTEX_CLOCK_REALTIME`) or no timeout: pass through.
+    Untouched,
+    /// An absolute REALTIME deadline selected by `FUTEX_CLOCK_REALTIME` (`FUTEX_WAIT_BITSET`,
+    /// `FUTEX_WAIT_REQUEUE_PI`, `FUTEX_LOCK_PI2`): re-issue as the given operation, without the
+    /// flag, with a `CLOCK_MONOTONIC` deadline.
+    Monotonic(i32),
+    /// `FUTEX_LOCK_PI`: always an absolute `CLOCK_REALTIME` deadline; translate to a real one.
+    Realtime,
+}
+
+/// Classifies the futex operation word `op` (see [`FutexTimeout`]).
+pub fn futex_timeout(op: i32) -> FutexTimeout {
+    const PRIVATE: i32 = 128;
+    const CLOCK_REALTIME: i32 = 256;
+    const LOCK_PI: i32 = 6;
+    const WAIT_BITSET: i32 = 9;
+    const WAIT_REQUEUE_PI: i32 = 11;
+    const LOCK_PI2: i32 = 13;
+    match op & !(PRIVATE | CLOCK_REALTIME) {
+        WAIT_BITSET | WAIT_REQUEUE_PI | LOCK_PI2 if op & CLOCK_REALTIME != 0 => {
+            FutexTimeout::Monotonic(op & !CLOCK_REALTIME)
+        }
+        LOCK_PI => FutexTimeout::Realtime,
+        _ => FutexTimeout::Untouched,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +210,19 @@ mod tests {
         assert!(valid_nsec(0) && valid_nsec(999_999_999) && !valid_nsec(-1));
         assert_eq!(slept(1000, 300), 700);
         assert_eq!(slept(1000, 3000), 0);
+    }
+
+    #[test]
+    fn futex_operations_with_realtime_deadlines() {
+        use FutexTimeout::*;
+        assert_eq!(futex_timeout(0), Untouched); // FUTEX_WAIT
+        assert_eq!(futex_timeout(256 | 128), Untouched); // FUTEX_WAIT, relative even so
+        assert_eq!(futex_timeout(9 | 128), Untouched); // WAIT_BITSET, monotonic
+        assert_eq!(futex_timeout(9 | 128 | 256), Monotonic(9 | 128));
+        assert_eq!(futex_timeout(11 | 256), Monotonic(11));
+        assert_eq!(futex_timeout(13 | 128 | 256), Monotonic(13 | 128));
+        assert_eq!(futex_timeout(6 | 128), Realtime);
+        assert_eq!(futex_timeout(1), Untouched); // FUTEX_WAKE
     }
 
     #[test]
