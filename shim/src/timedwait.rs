@@ -31,7 +31,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use detbuild_core::wait::{cond_is_monotonic, futex_timeout, FutexTimeout, COND_WREFS_OFFSET};
 use libc::{
     clockid_t, pthread_cond_t, pthread_mutex_t, pthread_rwlock_t, pthread_t, sem_t, timespec,
-    CLOCK_MONOTONIC, CLOCK_REALTIME, EINVAL, ENOSYS, ETIMEDOUT,
+    CLOCK_MONOTONIC, CLOCK_REALTIME, EBUSY, EINVAL, ENOSYS, ETIMEDOUT,
 };
 
 type Cond = *mut pthread_cond_t;
@@ -54,6 +54,11 @@ mod real {
     pthread_rwlock_clockrdlock(Rw, clockid_t, Abs) -> c_int;
     pthread_rwlock_clockwrlock(Rw, clockid_t, Abs) -> c_int;
     pthread_timedjoin_np(pthread_t, *mut *mut c_void, Abs) -> c_int;
+        pthread_mutex_trylock(Mutex) -> c_int;
+        pthread_rwlock_tryrdlock(Rw) -> c_int;
+        pthread_rwlock_trywrlock(Rw) -> c_int;
+        pthread_tryjoin_np(pthread_t, *mut *mut c_void) -> c_int;
+        sem_trywait(*mut sem_t) -> c_int;
     pthread_clockjoin_np(pthread_t, *mut *mut c_void, clockid_t, Abs) -> c_int;
     mq_timedreceive(libc::mqd_t, *mut c_char, usize, *mut c_uint, Abs) -> isize;
     mq_timedsend(libc::mqd_t, *const c_char, usize, c_uint, Abs) -> c_int;
@@ -78,19 +83,25 @@ fn errno_timed_out(r: isize) -> bool {
     r == -1 && errno() == ETIMEDOUT
 }
 
-/// Runs a pthread-style wait (returns an error number) until the faked deadline `abs`: through
-/// `clocked(CLOCK_MONOTONIC, ..)` when libc has the clock variant and accepts it, else through
-/// `timed(real CLOCK_REALTIME deadline)`. `None`: not a faked deadline, pass through.
+/// Runs a pthread-style wait (returns an error number) until the faked deadline `abs`: first
+/// `attempt`, a non-blocking try (`Some(result)` ends the call, sparing an uncontended lock the
+/// clock reads); then `clocked(CLOCK_MONOTONIC, ..)` when libc has the clock variant and
+/// accepts it, else `timed(real CLOCK_REALTIME deadline)`. `None`: not a faked deadline, pass
+/// through.
 ///
 /// # Safety
 /// `abs` must be null or readable; the closures must be the matching libc calls.
 unsafe fn pthread_wait(
     abs: Abs,
+    attempt: impl FnOnce() -> Option<c_int>,
     clocked: Option<impl FnOnce(&timespec) -> c_int>,
     timed: impl FnOnce(&timespec) -> c_int,
 ) -> Option<c_int> {
     // SAFETY: caller's contract.
     let (p, d) = unsafe { plan(abs) }?;
+    if let Some(r) = attempt() {
+        return Some(r);
+    }
     let mut r = EINVAL;
     if let Some(f) = clocked {
         r = f(&real_deadline(&d, CLOCK_MONOTONIC));
@@ -136,7 +147,7 @@ pub unsafe extern "C" fn pthread_cond_timedwait(cond: Cond, m: Mutex, abs: Abs) 
             None => missing(),
         };
         // SAFETY: caller's contract for abs.
-        if let Some(r) = unsafe { pthread_wait(abs, clocked, timed) } {
+        if let Some(r) = unsafe { pthread_wait(abs, || None, clocked, timed) } {
             return r;
         }
     }
@@ -150,7 +161,7 @@ pub unsafe extern "C" fn pthread_cond_timedwait(cond: Cond, m: Mutex, abs: Abs) 
 /// Generates a `*clock*` hook: translated on a faked clock, real otherwise; and its `*timed*`
 /// sibling: always a REALTIME deadline, so translated.
 macro_rules! clock_pair {
-    ($timed:ident, $clocked:ident, ($($arg:ident: $ty:ty),*)) => {
+    ($timed:ident, $clocked:ident, $try:ident, ($($arg:ident: $ty:ty),*)) => {
         #[doc = concat!("Translated for a REALTIME-family deadline; see the module docs.\n\n",
                         "# Safety\nAs libc's `", stringify!($timed), "`.")]
         #[no_mangle]
@@ -164,8 +175,11 @@ macro_rules! clock_pair {
                 Some(f) => unsafe { f($($arg,)* t) },
                 None => missing(),
             };
+            // EBUSY: it would block; any other result is what the timed call returns too.
+            // SAFETY: the caller's object.
+            let attempt = || real::$try().map(|f| unsafe { f($($arg),*) }).filter(|&r| r != EBUSY);
             // SAFETY: caller's contract for abs.
-            if let Some(r) = unsafe { pthread_wait(abs, clocked, timed) } {
+            if let Some(r) = unsafe { pthread_wait(abs, attempt, clocked, timed) } {
                 return r;
             }
             match real::$timed() {
@@ -192,10 +206,10 @@ macro_rules! clock_pair {
     };
 }
 
-clock_pair!(pthread_mutex_timedlock, pthread_mutex_clocklock, (m: Mutex));
-clock_pair!(pthread_rwlock_timedrdlock, pthread_rwlock_clockrdlock, (rw: Rw));
-clock_pair!(pthread_rwlock_timedwrlock, pthread_rwlock_clockwrlock, (rw: Rw));
-clock_pair!(pthread_timedjoin_np, pthread_clockjoin_np, (th: pthread_t, ret: *mut *mut c_void));
+clock_pair!(pthread_mutex_timedlock, pthread_mutex_clocklock, pthread_mutex_trylock, (m: Mutex));
+clock_pair!(pthread_rwlock_timedrdlock, pthread_rwlock_clockrdlock, pthread_rwlock_tryrdlock, (rw: Rw));
+clock_pair!(pthread_rwlock_timedwrlock, pthread_rwlock_clockwrlock, pthread_rwlock_trywrlock, (rw: Rw));
+clock_pair!(pthread_timedjoin_np, pthread_clockjoin_np, pthread_tryjoin_np, (th: pthread_t, ret: *mut *mut c_void));
 
 /// Translated when `clock` is in the REALTIME family (the condvar's own clock is ignored, as
 /// libc does).
@@ -221,7 +235,7 @@ pub unsafe extern "C" fn pthread_cond_clockwait(
             None => missing(),
         };
         // SAFETY: caller's contract for abs.
-        if let Some(r) = unsafe { pthread_wait(abs, clocked, timed) } {
+        if let Some(r) = unsafe { pthread_wait(abs, || None, clocked, timed) } {
             return r;
         }
     }
@@ -238,11 +252,15 @@ pub unsafe extern "C" fn pthread_cond_clockwait(
 /// As [`pthread_wait`].
 unsafe fn errno_wait(
     abs: Abs,
+    attempt: impl FnOnce() -> Option<isize>,
     clocked: Option<impl FnOnce(&timespec) -> c_int>,
     timed: impl FnOnce(&timespec) -> isize,
 ) -> Option<isize> {
     // SAFETY: caller's contract.
     let (p, d) = unsafe { plan(abs) }?;
+    if let Some(r) = attempt() {
+        return Some(r);
+    }
     let r = match clocked {
         Some(f) => f(&real_deadline(&d, CLOCK_MONOTONIC)) as isize,
         None => timed(&real_deadline(&d, CLOCK_REALTIME)),
@@ -266,8 +284,14 @@ pub unsafe extern "C" fn sem_timedwait(sem: *mut sem_t, abs: Abs) -> c_int {
         Some(f) => unsafe { f(sem, t) as isize },
         None => crate::clock::set_errno(ENOSYS) as isize,
     };
+    // EAGAIN: it would block; success or another error is what sem_timedwait returns too.
+    let attempt = || {
+        // SAFETY: the caller's semaphore.
+        let r = unsafe { real::sem_trywait()?(sem) };
+        (r == 0 || errno() != libc::EAGAIN).then_some(r as isize)
+    };
     // SAFETY: caller's contract for abs.
-    if let Some(r) = unsafe { errno_wait(abs, clocked, timed) } {
+    if let Some(r) = unsafe { errno_wait(abs, attempt, clocked, timed) } {
         return r as c_int;
     }
     match real::sem_timedwait() {
@@ -313,7 +337,7 @@ pub unsafe extern "C" fn mq_timedreceive(
     // SAFETY: the caller's queue and buffer, a valid deadline.
     let timed = |t: &timespec| unsafe { real(q, buf, len, prio, t) };
     // SAFETY: caller's contract for abs.
-    if let Some(r) = unsafe { errno_wait(abs, none, timed) } {
+    if let Some(r) = unsafe { errno_wait(abs, || None, none, timed) } {
         return r;
     }
     // SAFETY: forwarding the caller's arguments.
@@ -339,7 +363,7 @@ pub unsafe extern "C" fn mq_timedsend(
     // SAFETY: the caller's queue and message, a valid deadline.
     let timed = |t: &timespec| unsafe { real(q, msg, len, prio, t) as isize };
     // SAFETY: caller's contract for abs.
-    if let Some(r) = unsafe { errno_wait(abs, none, timed) } {
+    if let Some(r) = unsafe { errno_wait(abs, || None, none, timed) } {
         return r as c_int;
     }
     // SAFETY: forwarding the caller's arguments.

@@ -29,7 +29,7 @@ use crate::{state, sys, thread};
 use core::ffi::{c_int, c_uint};
 use core::sync::atomic::{AtomicU64, Ordering};
 use detbuild_core::clock::round_wait_ns;
-use detbuild_core::wait::{add, deadline, duration_ns, slept, split, until, valid_nsec, Deadline};
+use detbuild_core::wait::{self, deadline, duration_ns, slept, split, until, valid_nsec, Deadline};
 
 type Timespec = libc::timespec;
 
@@ -92,14 +92,12 @@ pub fn real_now(clock: libc::clockid_t) -> Timespec {
 }
 
 /// The real absolute deadline on `clock` (`CLOCK_MONOTONIC` or `CLOCK_REALTIME`) that is
-/// `d.wait_ns` from now: never zero, so a timer given it is armed, not disarmed.
+/// `d.wait_ns` from now (`detbuild_core::wait::real_deadline`: never zero, in the past when
+/// the faked deadline has passed).
 pub fn real_deadline(d: &Deadline, clock: libc::clockid_t) -> Timespec {
     let now = real_now(clock);
-    let (tv_sec, tv_nsec) = add(now.tv_sec, now.tv_nsec, d.wait_ns);
-    Timespec {
-        tv_sec,
-        tv_nsec: tv_nsec.max(i64::from(tv_sec == 0)),
-    }
+    let (tv_sec, tv_nsec) = wait::real_deadline((now.tv_sec, now.tv_nsec), d.wait_ns);
+    Timespec { tv_sec, tv_nsec }
 }
 
 /// Ends a wait on `d`: when it timed out, the thread's clock moves to (at least) its deadline,

@@ -74,6 +74,22 @@ pub fn add(sec: i64, nsec: i64, ns: u64) -> (i64, i64) {
     }
 }
 
+/// The real absolute deadline `wait_ns` after `now` on a real clock. Never zero, so a timer given
+/// it is armed, not disarmed; a passed deadline (`wait_ns == 0`) becomes one second *before* `now`
+/// rather than `now` itself, because the kernel adds its timer slack (50 µs by default) to a
+/// deadline that is not yet past when it arms the timer, while one already past returns at once.
+pub fn real_deadline(now: (i64, i64), wait_ns: u64) -> (i64, i64) {
+    if wait_ns == 0 {
+        return if now.0 >= 2 {
+            (now.0 - 1, now.1)
+        } else {
+            (0, 1)
+        };
+    }
+    let (sec, nsec) = add(now.0, now.1, wait_ns);
+    (sec, nsec.max(i64::from(sec == 0)))
+}
+
 /// Nanoseconds from `now` to `then`, or 0 when `then` is not after `now`.
 pub fn until(now: (i64, i64), then: (i64, i64)) -> u64 {
     let secs = then.0.saturating_sub(now.0);
@@ -199,6 +215,15 @@ mod tests {
         assert_eq!(until((12, 0), (10, 0)), 0);
         assert_eq!(until((i64::MIN, 0), (i64::MAX, 0)), u64::MAX);
         assert_eq!(split(2_500_000_000), (2, 500_000_000));
+    }
+
+    #[test]
+    fn real_deadlines_are_never_zero_and_passed_ones_lie_in_the_past() {
+        assert_eq!(real_deadline((100, 5), 0), (99, 5));
+        assert_eq!(real_deadline((1, 5), 0), (0, 1));
+        assert_eq!(real_deadline((100, 5), 10), (100, 15));
+        assert_eq!(real_deadline((0, 0), 0), (0, 1));
+        assert_eq!(real_deadline((0, 0), 1_000_000_000), (1, 0));
     }
 
     #[test]
