@@ -204,6 +204,16 @@ fn raw_syscall_waits_take_their_real_time() {
     }
 }
 
+// Promise: a thread cancelled while inside a hooked sleep or wait (a cancellation point)
+// unwinds through the shim and runs its cleanup handlers, as natively.
+#[test]
+fn cancelled_threads_unwind_through_the_hooks() {
+    // Four 50 ms settling sleeps on the main thread after one read.
+    let out = probe_case("cancel", "1200000000");
+    assert_eq!(field(&out, "cancelled"), "4", "{out}");
+    assert_eq!(field(&out, "cleaned"), "4", "{out}");
+}
+
 // Promise: timerfd and POSIX timers armed with an absolute wall-clock expiry fire after the
 // intended real time (expirations do not move the clock).
 #[test]

@@ -143,6 +143,52 @@ static mqd_t queue(void) {
     return q;
 }
 
+/* Threads cancelled inside the hooked calls (cancellation points): each must unwind through
+ * the shim and run its cleanup handler. */
+static int cleaned;
+static void count_cleanup(void *arg) { (void)arg; cleaned++; }
+static void unlock_cleanup(void *arg) {
+    cleaned++;
+    pthread_mutex_unlock(arg);
+}
+static void *cancel_nanosleep(void *arg) {
+    (void)arg;
+    struct timespec t = {10, 0};
+    pthread_cleanup_push(count_cleanup, NULL);
+    nanosleep(&t, NULL);
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+static void *cancel_sleep(void *arg) {
+    (void)arg;
+    pthread_cleanup_push(count_cleanup, NULL);
+    sleep(10);
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+static void *cancel_abs_sleep(void *arg) {
+    (void)arg;
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += 10;
+    pthread_cleanup_push(count_cleanup, NULL);
+    clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &t, NULL);
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+static void *cancel_cond(void *arg) {
+    static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+    (void)arg;
+    struct timespec t;
+    pthread_mutex_lock(&mutex);
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += 10;
+    pthread_cleanup_push(unlock_cleanup, &mutex);
+    pthread_cond_timedwait(&cond, &mutex, &t);
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
 static const char *run(const char *c) {
     pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
     struct timespec d, rel = {0, 200 * MS}, left;
@@ -305,6 +351,23 @@ static const char *run(const char *c) {
         timer_settime(id, TIMER_ABSTIME, &its, NULL);
         struct timespec limit = {5, 0};
         return sigtimedwait(&set, NULL, &limit) == SIGUSR1 ? "ok" : "sigtimedwait timed out";
+    }
+    if (!strcmp(c, "cancel")) {
+        void *(*fns[])(void *) = {cancel_nanosleep, cancel_sleep, cancel_abs_sleep, cancel_cond};
+        int cancelled = 0;
+        start();
+        for (int i = 0; i < 4; i++) {
+            pthread_t t;
+            void *r;
+            pthread_create(&t, NULL, fns[i], NULL);
+            struct timespec settle = {0, 50 * MS};
+            nanosleep(&settle, NULL);
+            pthread_cancel(t);
+            pthread_join(t, &r);
+            cancelled += r == PTHREAD_CANCELED;
+        }
+        printf("cancelled=%d\ncleaned=%d\n", cancelled, cleaned);
+        return "ok";
     }
     /* Through libc's syscall(): the same hooks as the wrappers. */
     if (!strcmp(c, "syscall_nanosleep")) {
