@@ -1,16 +1,18 @@
 //! Timed waits with an absolute deadline: condition variables, semaphores, mutexes, rwlocks,
 //! joins, message queues, their C11 forms, and `syscall(SYS_futex)` with a REALTIME deadline.
 //!
-//! Faked (when the clock is faked): a deadline on the REALTIME family is a deadline on the
-//! *faked* clock, so passed to libc as is it would lie decades away from the real clock (the
-//! wait blocks forever) or long past (it returns at once and the program spins). Each hook
-//! translates it (`wait::plan`: remaining = deadline - the thread's faked now) into a
-//! `CLOCK_MONOTONIC` deadline for libc's `*clock*` variant (`pthread_cond_clockwait`,
-//! `sem_clockwait`, `pthread_mutex_clocklock`, `pthread_rwlock_clock*lock`,
-//! `pthread_clockjoin_np`), or into a real `CLOCK_REALTIME` deadline where no variant exists
-//! (`mq_timedreceive`, `mq_timedsend`, glibc < 2.30, and PI mutexes when the kernel refuses a
-//! monotonic one). When the wait times out, the thread's clock moves to the deadline
-//! (`wait::finish`), so `while (now < deadline) timedwait(deadline)` loops terminate.
+//! Faked (when the clock is faked): a `CLOCK_REALTIME` deadline is a deadline on the *faked*
+//! clock, so passed to libc as is it would lie decades away from the real clock (the wait
+//! blocks forever) or long past (it returns at once and the program spins). The lock,
+//! semaphore and join hooks first try the non-blocking form (`*trylock`, `sem_trywait`,
+//! `pthread_tryjoin_np`), so an uncontended call never reads a clock. Then each translates the deadline (`wait::plan`:
+//! remaining = deadline - the thread's faked now) into a `CLOCK_MONOTONIC` deadline for
+//! libc's `*clock*` variant (`pthread_cond_clockwait`, `sem_clockwait`,
+//! `pthread_mutex_clocklock`, `pthread_rwlock_clock*lock`, `pthread_clockjoin_np`), or into a
+//! real `CLOCK_REALTIME` deadline where no variant exists (`mq_timedreceive`, `mq_timedsend`,
+//! glibc < 2.30, and PI mutexes when the kernel refuses a monotonic one). When the wait times
+//! out, the thread's clock moves to the deadline (`wait::finish`), so
+//! `while (now < deadline) timedwait(deadline)` loops terminate.
 //!
 //! Real: deadlines on real clocks, which includes `pthread_cond_timedwait` on a condvar created
 //! with `CLOCK_MONOTONIC` (JDK 17 and most runtimes use those). glibc records a condvar's clock
@@ -23,7 +25,6 @@
 //! return value and errno are libc's. Nothing here allocates or locks (besides the caller's
 //! own lock, inside libc).
 
-use crate::clock::is_faked;
 use crate::sys;
 use crate::wait::{finish, plan, real_deadline};
 use core::ffi::{c_char, c_int, c_long, c_uint, c_void};
@@ -76,6 +77,13 @@ const THRD_TIMEDOUT: c_int = 4;
 fn errno() -> c_int {
     // SAFETY: __errno_location returns this thread's errno slot.
     unsafe { *libc::__errno_location() }
+}
+
+/// Whether a `*clock*` variant's deadline is on the faked clock. These functions accept only
+/// `CLOCK_REALTIME` and `CLOCK_MONOTONIC` (other ids get libc's `EINVAL`, untouched), and
+/// translate only while the clock is faked.
+fn faked_clock(clock: clockid_t) -> bool {
+    clock == CLOCK_REALTIME && crate::state::clock().is_some()
 }
 
 /// Whether a `-1` return with errno means "timed out" (semaphores, message queues).
@@ -193,7 +201,7 @@ macro_rules! clock_pair {
                         "# Safety\nAs libc's `", stringify!($clocked), "`.")]
         #[no_mangle]
         pub unsafe extern "C" fn $clocked($($arg: $ty,)* clock: clockid_t, abs: Abs) -> c_int {
-            if is_faked(clock) {
+            if faked_clock(clock) {
                 // SAFETY: forwarding to our REALTIME hook, which translates.
                 return unsafe { $timed($($arg,)* abs) };
             }
@@ -224,7 +232,7 @@ pub unsafe extern "C" fn pthread_cond_clockwait(
     abs: Abs,
 ) -> c_int {
     let real = real::pthread_cond_clockwait();
-    if is_faked(clock) {
+    if faked_clock(clock) {
         let clocked = real.map(|f| {
             // SAFETY: the caller's condvar and mutex, a valid deadline.
             move |t: &timespec| unsafe { f(cond, m, CLOCK_MONOTONIC, t) }
@@ -307,7 +315,7 @@ pub unsafe extern "C" fn sem_timedwait(sem: *mut sem_t, abs: Abs) -> c_int {
 /// As `sem_clockwait`.
 #[no_mangle]
 pub unsafe extern "C" fn sem_clockwait(sem: *mut sem_t, clock: clockid_t, abs: Abs) -> c_int {
-    if is_faked(clock) {
+    if faked_clock(clock) {
         // SAFETY: forwarding to our REALTIME hook, which translates.
         return unsafe { sem_timedwait(sem, abs) };
     }

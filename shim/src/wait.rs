@@ -9,10 +9,11 @@
 //! - `clock_nanosleep(TIMER_ABSTIME)` on a real clock (Python 3.11's `time.sleep` uses
 //!   `CLOCK_MONOTONIC`) advances by the remaining time measured on entry, rounded up to the
 //!   millisecond (`round_wait_ns`) so the clock stays deterministic;
-//! - `clock_nanosleep(CLOCK_REALTIME family, TIMER_ABSTIME, t)` has its deadline on the faked
-//!   clock: it waits for real on `CLOCK_MONOTONIC` for the translated remaining time
-//!   (`detbuild_core::wait::deadline`: counted from the last value the thread read), then leaves
-//!   the thread as if it had just read `t`; a deadline already past returns at once.
+//! - `clock_nanosleep(CLOCK_REALTIME, _ALARM or TAI, TIMER_ABSTIME, t)` (`_COARSE` cannot
+//!   sleep) has its deadline on the faked clock: it waits for real on `CLOCK_MONOTONIC` for the
+//!   translated remaining time (`detbuild_core::wait::deadline`: counted from the last value
+//!   the thread read), then leaves the thread as if it had just read `t`; a deadline already
+//!   past returns at once.
 //!
 //! glibc's `sleep`, `usleep` and `thrd_sleep` call the kernel or `__nanosleep` internally,
 //! bypassing our `nanosleep`, hence their own hooks.
@@ -234,7 +235,7 @@ pub unsafe extern "C" fn clock_nanosleep(
                 // SAFETY: caller's contract for rem.
                 return unsafe { sleep_for(p, clock, &t, rem) };
             }
-        } else if is_faked(clock) {
+        } else if is_faked(clock) && clock != libc::CLOCK_REALTIME_COARSE {
             // SAFETY: caller's contract.
             if let Some((p, d)) = unsafe { plan(req) } {
                 return sleep_until_faked(p, &d);
