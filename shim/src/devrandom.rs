@@ -327,13 +327,15 @@ fn read_stream(fd: c_int, s: &Slot, buf: *mut c_void, len: usize) -> Option<isiz
     Some(n as isize)
 }
 
-/// `close`: forgets a random device's slot before the real close (so a racing open that
-/// reuses the number is never forgotten by mistake).
+/// `close`: forgets a random device's slot, and a timer descriptor's clock ([`crate::timer`]),
+/// before the real close (so a racing open that reuses the number is never forgotten by
+/// mistake).
 #[no_mangle]
 pub extern "C" fn close(fd: c_int) -> c_int {
     if slot(fd).is_some() {
         forget(fd);
     }
+    crate::timer::forget_fd(fd);
     match real::close() {
         // SAFETY: forwarding the caller's argument.
         Some(f) => unsafe { f(fd) },

@@ -7,6 +7,9 @@
 //! - [`random`], [`devrandom`], [`syscall`]: `getrandom`, `getentropy`, `arc4random*`,
 //!   `syscall(SYS_getrandom)` and reads of `/dev/urandom` & co. come from a SHA-256
 //!   counter-mode stream keyed by the seed, the command line and the working directory.
+//! - [`wait`], [`timedwait`], [`timer`]: sleeps sleep for real and move the thread's clock by
+//!   what they slept; absolute deadlines on the faked clock become real deadlines the same
+//!   distance away, so no wait returns at once or blocks forever.
 //! - Programs on the `real` list, setuid programs and processes without a valid `DETBUILD`
 //!   payload see everything real ([`state`]).
 //!
@@ -28,6 +31,8 @@ pub mod state;
 pub mod sys;
 pub mod syscall;
 pub mod thread;
+pub mod timedwait;
+pub mod timer;
 pub mod wait;
 
 use core::ffi::{c_char, c_int};
@@ -49,6 +54,8 @@ extern "C" fn init(argc: c_int, argv: *const *const c_char, _envp: *const *const
         exec::resolve_all();
         fork::resolve_all();
         wait::resolve_all();
+        timedwait::resolve_all();
+        timer::resolve_all();
     }
 }
 

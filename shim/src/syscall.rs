@@ -1,6 +1,8 @@
 //! libc's `syscall()` function, for programs that ask the kernel directly through it:
-//! `SYS_getrandom`, `SYS_clock_gettime`, `SYS_gettimeofday` and `SYS_time` are answered by the
-//! same hooks as their libc wrappers; every other number passes through untouched.
+//! `SYS_getrandom`, `SYS_clock_gettime`, `SYS_gettimeofday`, `SYS_time`, `SYS_nanosleep` and
+//! `SYS_clock_nanosleep` are answered by the same hooks as their libc wrappers, `SYS_futex`
+//! waits with a REALTIME deadline are translated ([`crate::timedwait::futex`]); every other
+//! number passes through untouched.
 //!
 //! An inline `syscall` instruction (static binaries, Go, rustix's raw backend) never reaches
 //! this function and stays real.
@@ -8,7 +10,7 @@
 //! C declares `syscall(long number, ...)`; on x86_64 and aarch64 a fixed seven-argument
 //! definition receives the same registers, so forwarding all six possible arguments is exact.
 
-use crate::{clock, random, real};
+use crate::{clock, random, real, timedwait, wait};
 use core::ffi::{c_long, c_void};
 
 /// Dispatches the faked numbers to their hooks; the rest go to the real `syscall`.
@@ -40,6 +42,28 @@ pub unsafe extern "C" fn syscall(
             }
             #[cfg(target_arch = "x86_64")]
             libc::SYS_time => return clock::time(a as *mut libc::time_t),
+            libc::SYS_nanosleep => {
+                return wait::nanosleep(a as *const libc::timespec, b as *mut libc::timespec)
+                    .into();
+            }
+            libc::SYS_clock_nanosleep => {
+                let r = wait::clock_nanosleep(
+                    a as libc::clockid_t,
+                    b as i32,
+                    c as *const libc::timespec,
+                    d as *mut libc::timespec,
+                );
+                return if r == 0 {
+                    0
+                } else {
+                    clock::set_errno(r).into()
+                };
+            }
+            libc::SYS_futex => {
+                if let Some(r) = timedwait::futex(a, b, c, d, e, f) {
+                    return r;
+                }
+            }
             _ => {}
         }
         match real::syscall() {

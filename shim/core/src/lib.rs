@@ -8,11 +8,15 @@
 //! - [`key`]: the frozen derivation of root, process, thread, fork and file keys.
 //! - [`stream`]: the frozen counter-mode byte stream and the `arc4random_uniform` reduction.
 //! - [`settings`]: the compact payload the launcher hands to every shimmed process.
+//! - [`wait`]: how sleeps and timed waits on the faked clock translate to real waits.
+//! - [`ids`]: lock-free sets of descriptors and timer ids that run on the faked clock.
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
 pub mod clock;
 pub mod exec;
+pub mod ids;
 pub mod key;
 pub mod settings;
 pub mod stream;
+pub mod wait;
