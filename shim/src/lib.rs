@@ -7,6 +7,9 @@
 //! - [`random`], [`devrandom`], [`syscall`]: `getrandom`, `getentropy`, `arc4random*`,
 //!   `syscall(SYS_getrandom)` and reads of `/dev/urandom` & co. come from a SHA-256
 //!   counter-mode stream keyed by the seed, the command line and the working directory.
+//! - [`thread`], [`fork`]: clocks and streams are per thread, keyed by creation order: a
+//!   thread by its creator's `pthread_create`/`thrd_create` count, a forked child by its
+//!   parent's `fork`/`_Fork` count, so values never depend on scheduling.
 //! - Programs on the `real` list, setuid programs and processes without a valid `DETBUILD`
 //!   payload see everything real ([`state`]).
 //!

@@ -1,6 +1,8 @@
 //! libc's `syscall()` function, for programs that ask the kernel directly through it:
 //! `SYS_getrandom`, `SYS_clock_gettime`, `SYS_gettimeofday` and `SYS_time` are answered by the
-//! same hooks as their libc wrappers; every other number passes through untouched.
+//! same hooks as their libc wrappers; `SYS_fork` and a fork-like `SYS_clone` (no `CLONE_VM`,
+//! no new stack) are numbered like `fork()` (see `fork`); every other number passes through
+//! untouched.
 //!
 //! An inline `syscall` instruction (static binaries, Go, rustix's raw backend) never reaches
 //! this function and stays real.
@@ -8,7 +10,7 @@
 //! C declares `syscall(long number, ...)`; on x86_64 and aarch64 a fixed seven-argument
 //! definition receives the same registers, so forwarding all six possible arguments is exact.
 
-use crate::{clock, random, real};
+use crate::{clock, fork, random, real};
 use core::ffi::{c_long, c_void};
 
 /// Dispatches the faked numbers to their hooks; the rest go to the real `syscall`.
@@ -41,6 +43,9 @@ pub unsafe extern "C" fn syscall(
             #[cfg(target_arch = "x86_64")]
             libc::SYS_time => return clock::time(a as *mut libc::time_t),
             _ => {}
+        }
+        if fork::is_raw_fork(n, a, b) {
+            return fork::raw_fork(n, a, b, c, d, e, f);
         }
         match real::syscall() {
             Some(real) => real(n, a, b, c, d, e, f),
