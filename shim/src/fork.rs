@@ -19,8 +19,9 @@
 //! `child(thread, fork, n)` and its clock carries on. `fork` runs the program's
 //! `pthread_atfork` child handlers before returning to us; if one of them already used the
 //! shim (which then re-keyed it as an unseen fork) the child still ends with the same key.
-//! Forks that bypass these hooks (glibc's `clone()` without `CLONE_VM`, an inline `syscall`
-//! instruction) are caught by `thread::ready` through the `MADV_WIPEONFORK` page.
+//! Forks that bypass these hooks (glibc's `clone()` without `CLONE_VM`, `SYS_clone3`, an
+//! inline `syscall` instruction) are caught by `thread::ready` through the `MADV_WIPEONFORK`
+//! page, keyed from where the forking thread stood (`key::unseen_fork_index`).
 //!
 //! `vfork` is deliberately not hooked: the child shares the parent's memory and stack until it
 //! execs, so a child returning from `vfork` through a frame of ours would leave that frame to

@@ -44,6 +44,15 @@ static void report(const char *name) {
     parent_last = c;
 }
 
+/* syscall(SYS_fork) through libc's syscall(); clone(SIGCHLD) where there is no SYS_fork. */
+static long syscall_fork(void) {
+#ifdef SYS_fork
+    return syscall(SYS_fork);
+#else
+    return syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+#endif
+}
+
 static void wait_for(pid_t pid) {
     int status;
     if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
@@ -104,7 +113,7 @@ int main(void) {
         _exit(0);
     }
     wait_for(pid);
-    if ((pid = (pid_t)syscall(SYS_fork)) == 0) {
+    if ((pid = (pid_t)syscall_fork()) == 0) {
         report("syscall_fork");
         _exit(0);
     }

@@ -50,6 +50,15 @@ static void *hammer(void *arg) {
     return NULL;
 }
 
+/* syscall(SYS_fork) through libc's syscall(); clone(SIGCHLD) where there is no SYS_fork. */
+static long syscall_fork(void) {
+#ifdef SYS_fork
+    return syscall(SYS_fork);
+#else
+    return syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+#endif
+}
+
 static void *nothing(void *arg) { return arg; }
 
 static int cmp(const void *a, const void *b) {
@@ -106,7 +115,7 @@ int main(int argc, char **argv) {
         switch (i % 3) {
         case 0: pid = fork(); break;
         case 1: pid = _Fork(); break;
-        default: pid = (pid_t)syscall(SYS_fork); break;
+        default: pid = (pid_t)syscall_fork(); break;
         }
         if (pid == 0) {
             uint64_t v;
