@@ -15,7 +15,8 @@
 //! raw `clone`. If libc's `malloc` cannot be found the thread is created unchanged (foreign).
 //!
 //! Forks. `fork` and `_Fork` number the calling thread's forks (its `forks` counter, bumped in
-//! the parent before the fork); the child's surviving thread becomes
+//! the parent before the fork, so a failed fork uses up its index too); the child's surviving
+//! thread becomes
 //! `child(thread, fork, n)` and its clock carries on. `fork` runs the program's
 //! `pthread_atfork` child handlers before returning to us; if one of them already used the
 //! shim (which then re-keyed it as an unseen fork) the child still ends with the same key.
