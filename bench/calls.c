@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -184,6 +185,32 @@ static uint64_t b_readdir(uint64_t n)
 	return 0;
 }
 
+static void *noop(void *arg) { return arg; }
+
+/* pthread_create of a thread that returns at once, then pthread_join. */
+static uint64_t b_thread_create_join(uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, noop, NULL) != 0 || pthread_join(t, NULL) != 0)
+			die("pthread_create");
+	}
+	return 0;
+}
+
+/* fork of a child that _exits at once, then waitpid. */
+static uint64_t b_fork_wait(uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(0);
+		if (pid < 0 || waitpid(pid, NULL, 0) != pid)
+			die("fork");
+	}
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	batch_fn fn;
@@ -192,7 +219,8 @@ static const struct {
 	{ "time", b_time },                 { "gettimeofday", b_gettimeofday },
 	{ "getrandom_32", b_getrandom32 },  { "getrandom_64k", b_getrandom64k },
 	{ "urandom_read_4k", b_urandom_read }, { "urandom_open_read_close_4k", b_urandom_open },
-	{ "readdir_10k", b_readdir },
+	{ "readdir_10k", b_readdir },       { "thread_create_join", b_thread_create_join },
+	{ "fork_wait", b_fork_wait },
 };
 
 struct worker {

@@ -102,6 +102,8 @@ report() {
 	row urandom_read_4k/1 "/dev/urandom read 4 KiB (opened once)" none
 	row urandom_open_read_close_4k/1 "/dev/urandom open+read 4 KiB+close" none
 	row readdir_10k/1 "readdir 10,000 entries (opendir..closedir)" none
+	row thread_create_join/1 "pthread_create + pthread_join" none
+	row fork_wait/1 "fork + _exit + waitpid" none
 	echo
 	echo "Throughput (MB/s, higher is better):"
 	echo

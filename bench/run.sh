@@ -105,7 +105,7 @@ now_us() { local t=${EPOCHREALTIME/./}; echo "${t#0}"; } # bash builtin, never p
 part calls && "$WORK/calls" populate "$WORK/dir10k" 10000
 CALL_CASES="clock_realtime:1 clock_monotonic:1 time:1 gettimeofday:1 clock_realtime:2
 clock_monotonic:2 time:2 gettimeofday:2 getrandom_32:1 getrandom_64k:1 urandom_read_4k:1
-urandom_open_read_close_4k:1 readdir_10k:1"
+urandom_open_read_close_4k:1 readdir_10k:1 thread_create_join:1 fork_wait:1"
 part calls && note "per-call microbenchmarks (${SECS}s x $REPS reps per case and column)"
 part calls && for rep in $(seq "$REPS"); do
 	for cc in $CALL_CASES; do

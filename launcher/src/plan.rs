@@ -5,7 +5,8 @@
 //! Set: `SOURCE_DATE_EPOCH` (the chosen epoch), `DETBUILD` (the shim's payload),
 //! `DETBUILD_ROOT` (where paths are made relative), and `LD_PRELOAD` with the shim *appended*
 //! to any entries already there (fakeroot, ASan's runtime must stay first), minus any other
-//! copy of the shim.
+//! copy of the shim. [`asan_options`] adds `verify_asan_link_order=0` to `ASAN_OPTIONS`: an
+//! ASan-built program aborts when a preload comes before its runtime, and the shim always does.
 
 use detbuild_core::key::root_key;
 use detbuild_core::key::to_hex;
@@ -70,6 +71,22 @@ fn preload(existing: Option<&OsString>, shim: &std::path::Path) -> OsString {
     let shim = shim.to_string_lossy();
     entries.push(&shim);
     entries.join(":").into()
+}
+
+/// `ASAN_OPTIONS` for the child: the inherited options plus `verify_asan_link_order=0`,
+/// unless they already say something about that flag.
+pub fn asan_options(existing: Option<&OsString>) -> OsString {
+    const FLAG: &str = "verify_asan_link_order";
+    let existing = existing
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if existing.contains(FLAG) {
+        return existing.into();
+    }
+    if existing.is_empty() {
+        return format!("{FLAG}=0").into();
+    }
+    format!("{existing}:{FLAG}=0").into()
 }
 
 /// Merges the default `real` list with the config's additions and removals.
@@ -144,6 +161,18 @@ mod tests {
             env[4].1,
             "/usr/lib/libfakeroot.so:/lib/libasan.so:/opt/det/libdetbuild_shim.so"
         );
+    }
+
+    #[test]
+    fn asan_options_keep_the_users_and_allow_a_preload_first() {
+        assert_eq!(asan_options(None), "verify_asan_link_order=0");
+        let mine = OsString::from("detect_leaks=0");
+        assert_eq!(
+            asan_options(Some(&mine)),
+            "detect_leaks=0:verify_asan_link_order=0"
+        );
+        let explicit = OsString::from("verify_asan_link_order=1");
+        assert_eq!(asan_options(Some(&explicit)), "verify_asan_link_order=1");
     }
 
     #[test]

@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicI32, Ordering};
 /// Runs the chosen mode; `Ok` carries the exit status.
 pub fn main(cli: Cli) -> Result<u8, Error> {
     let plan = settle(&cli.opts)?;
-    let env = plan::child_env(&plan, std::env::var_os("LD_PRELOAD").as_ref());
+    let mut env = plan::child_env(&plan, std::env::var_os("LD_PRELOAD").as_ref());
+    let asan = plan::asan_options(std::env::var_os("ASAN_OPTIONS").as_ref());
+    env.push(("ASAN_OPTIONS", asan));
     match cli.mode {
         Some(Mode::Env { format }) => {
             let text = render(&env, format)?;

@@ -10,6 +10,9 @@
 //! - [`wait`], [`timedwait`], [`timer`]: sleeps sleep for real and move the thread's clock by
 //!   what they slept; absolute deadlines on the faked clock become real deadlines the same
 //!   distance away, so no wait returns at once or blocks forever.
+//! - [`thread`], [`fork`]: clocks and streams are per thread, keyed by creation order: a
+//!   thread by its creator's `pthread_create`/`thrd_create` count, a forked child by its
+//!   parent's `fork`/`_Fork` count, so values never depend on scheduling.
 //! - Programs on the `real` list, setuid programs and processes without a valid `DETBUILD`
 //!   payload see everything real ([`state`]).
 //!

@@ -1,8 +1,9 @@
 //! libc's `syscall()` function, for programs that ask the kernel directly through it:
 //! `SYS_getrandom`, `SYS_clock_gettime`, `SYS_gettimeofday`, `SYS_time`, `SYS_nanosleep` and
-//! `SYS_clock_nanosleep` are answered by the same hooks as their libc wrappers, `SYS_futex`
-//! waits with a REALTIME deadline are translated ([`crate::timedwait::futex`]); every other
-//! number passes through untouched.
+//! `SYS_clock_nanosleep` are answered by the same hooks as their libc wrappers; `SYS_futex`
+//! waits with a REALTIME deadline are translated ([`crate::timedwait::futex`]); `SYS_fork` and
+//! a fork-like `SYS_clone` (no `CLONE_VM`, no new stack) are numbered like `fork()` (see
+//! `fork`); every other number passes through untouched.
 //!
 //! An inline `syscall` instruction (static binaries, Go, rustix's raw backend) never reaches
 //! this function and stays real.
@@ -10,7 +11,7 @@
 //! C declares `syscall(long number, ...)`; on x86_64 and aarch64 a fixed seven-argument
 //! definition receives the same registers, so forwarding all six possible arguments is exact.
 
-use crate::{clock, random, real, timedwait, wait};
+use crate::{clock, fork, random, real, timedwait, wait};
 use core::ffi::{c_long, c_void};
 
 /// Dispatches the faked numbers to their hooks; the rest go to the real `syscall`.
@@ -65,6 +66,9 @@ pub unsafe extern "C" fn syscall(
                 }
             }
             _ => {}
+        }
+        if fork::is_raw_fork(n, a, b) {
+            return fork::raw_fork(n, a, b, c, d, e, f);
         }
         match real::syscall() {
             Some(real) => real(n, a, b, c, d, e, f),

@@ -12,13 +12,16 @@
 //! order see deterministic values however they are scheduled. A thread we did not see created
 //! (glibc-internal helpers, raw `clone`) gets a distinct but unordered key.
 //!
-//! Fork. A child of our `fork`/`_Fork` hook re-keys its surviving thread with
-//! `child(thread, fork, n)`. A fork we did not see (a raw `syscall(SYS_fork)`) is noticed
-//! through a `MADV_WIPEONFORK` page whose marker reads zero in the child.
+//! Fork. A child of our `fork`/`_Fork` hooks (and of `syscall(SYS_fork)`) re-keys its
+//! surviving thread with `child(thread, fork, n)`. A fork we did not see (glibc's `clone()`
+//! without `CLONE_VM`, an inline `syscall` instruction) is noticed through a `MADV_WIPEONFORK`
+//! page whose marker reads zero in the child, which then re-keys itself from the thread's
+//! counters as it finds them (`key::unseen_fork_index`). A `vfork` child shares the page and
+//! the parent's thread block, so it draws from the parent's streams until it execs.
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
-use detbuild_core::key::{child_key, Child, Key};
+use detbuild_core::key::{child_key, unseen_fork_index, Child, Key};
 
 extern "C" {
     fn detbuild_thread() -> *mut u8;
@@ -97,10 +100,13 @@ pub fn ready(process_key: &Key) -> &'static Thread {
     if t.status.load(Ordering::Acquire) != READY {
         adopt(t, process_key);
     } else if forked_unseen() {
-        let n = t.forks.fetch_add(1, Ordering::Relaxed);
-        // An unseen fork: the parent did not count it, so mark the index to keep it apart
-        // from the children our fork hook produces.
-        after_fork(t, n | 1 << 63);
+        // An unseen fork: the parent did not count it, so the index comes from where the
+        // parent stood (see key::unseen_fork_index).
+        let counters = [&t.forks, &t.clock_ns, &t.blocks, &t.files, &t.threads];
+        after_fork(
+            t,
+            unseen_fork_index(&counters.map(|c| c.load(Ordering::Relaxed))),
+        );
     }
     t
 }

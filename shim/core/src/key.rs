@@ -7,7 +7,14 @@
 //!                   (enc(arg) 00 00)*          -- each argv element but job-count flags
 //!                   00 02 rel_cwd)
 //! child   = SHA-256("detbuild-v1-" tag 00 parent u64le(n))   tag = thread | fork | file
+//! unseen  = 2^63 | u64le(SHA-256("detbuild-v1-unseen" 00 u64le(c))[0..8])   c = the counters
 //! ```
+//!
+//! A fork the parent's hooks did not see (glibc's `clone()`, an inline `syscall`) is keyed by
+//! the child alone as `child(thread, fork, unseen)`: `unseen` hashes the forking thread's
+//! counters (forks, clock, stream blocks, files, threads) as the child finds them, so such
+//! forks made at different points of the parent's history differ, and never collide with the
+//! counted forks (top bit clear). Two of them with no shim call in between share a key.
 //!
 //! `parent` is the key of the nearest shimmed ancestor that exec'd us (the root key for the
 //! launcher's direct child): each shimmed process writes its own key into its environment,
@@ -66,6 +73,18 @@ pub fn child_key(parent: &Key, kind: Child, n: u64) -> Key {
     h.update(parent);
     h.update(n.to_le_bytes());
     h.finalize().into()
+}
+
+/// The index of a fork only the child saw, from the forking thread's counters at the fork
+/// (see the module docs).
+pub fn unseen_fork_index(counters: &[u64]) -> u64 {
+    let mut h = Sha256::new();
+    h.update(b"detbuild-v1-unseen\0");
+    for c in counters {
+        h.update(c.to_le_bytes());
+    }
+    let [a, b, c, d, e, f, g, i, ..]: [u8; 32] = h.finalize().into();
+    u64::from_le_bytes([a, b, c, d, e, f, g, i]) | 1 << 63
 }
 
 /// Incremental builder for a process key: feed the argv elements, then finish with the cwd.
@@ -259,6 +278,21 @@ mod tests {
             child_key(&p, Child::Thread, 1)
         );
         assert_eq!(child_key(&p, Child::File, 3), child_key(&p, Child::File, 3));
+    }
+
+    #[test]
+    fn unseen_fork_indexes_depend_on_every_counter() {
+        let base = unseen_fork_index(&[0, 0, 0, 0, 0]);
+        assert_ne!(base & 1 << 63, 0, "must not collide with counted forks");
+        for i in 0..5 {
+            let mut c = [0u64; 5];
+            c[i] = 1;
+            assert_ne!(unseen_fork_index(&c), base, "counter {i}");
+        }
+        assert_eq!(
+            unseen_fork_index(&[1, 2, 3, 4, 5]),
+            unseen_fork_index(&[1, 2, 3, 4, 5])
+        );
     }
 
     #[test]
