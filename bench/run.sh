@@ -193,8 +193,7 @@ fi
 
 # ---- report --------------------------------------------------------------------------
 . "$ROOT/bench/report.sh"
-if [ -n "$OUT" ]; then report >"$OUT"; note "wrote $OUT"
-elif [ "$QUICK" = 1 ]; then report
-else report >"$ROOT/docs/BENCHMARKS.md"; note "wrote docs/BENCHMARKS.md"; fi
+[ -z "$OUT" ] && [ "$QUICK" = 0 ] && OUT=$ROOT/docs/BENCHMARKS.md
+if [ -n "$OUT" ]; then mkdir -p "$(dirname "$OUT")"; report >"$OUT"; note "wrote $OUT"; else report; fi
 echo
 ratios
