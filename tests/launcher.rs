@@ -121,7 +121,11 @@ fn git_commit_time_gives_the_epoch() {
     git(&["commit", "-q", "-m", "x"]);
     let out = run(&mut in_dir(det(&["-v"], &["date", "+%s"]), &dir));
     assert_eq!(out.stdout, "1444444444\n", "{}", out.describe());
-    assert!(out.stderr.contains("from the last git commit"), "{}", out.describe());
+    assert!(
+        out.stderr.contains("from the last git commit"),
+        "{}",
+        out.describe()
+    );
 }
 
 // Promise: a malformed detbuild.toml fails with exit 2 and one line giving file:line:column.

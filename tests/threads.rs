@@ -317,6 +317,15 @@ fn asan_programs_run_with_a_faked_clock() {
     assert!(out.contains("backwards=0 inherit_bad=0"), "{out}");
 }
 
+// Promise: an ASan program started from a cleared environment (`env -i`) still runs: the
+// repaired environment carries the shim back together with ASan's link-order exemption.
+#[test]
+fn asan_programs_run_after_env_i() {
+    let clock = probe_argv(&asan_probe("clock"));
+    let out = run_within(&mut det(&["--epoch", EPOCH], &["env", "-i", &clock]), QUICK).ok();
+    assert_eq!(field(&out, "time"), EPOCH, "{out}");
+}
+
 // Promise: a setuid-root program run by an unprivileged user sees the real clock (the loader
 // drops LD_PRELOAD for secure execution), and the faked one under `detbuild --no-new-privs`.
 #[test]

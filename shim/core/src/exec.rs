@@ -31,6 +31,8 @@ pub struct EnvScan {
     pub has: [bool; 3],
     /// Index of the last `LD_PRELOAD` entry, and whether it lists the shim.
     pub preload: Option<(usize, bool)>,
+    /// Whether `ASAN_OPTIONS` is present.
+    pub asan: bool,
 }
 
 impl EnvScan {
@@ -43,6 +45,7 @@ impl EnvScan {
                     scan.has[slot] = true;
                 }
             }
+            scan.asan |= is_var(entry, b"ASAN_OPTIONS");
             if let Some(value) = entry.strip_prefix(PRELOAD) {
                 scan.preload = Some((i, lists_shim(value)));
             }
@@ -283,6 +286,9 @@ mod tests {
         assert_eq!(s.has, [true, false, false]);
         assert_eq!(s.preload, Some((5, false)));
         assert!(!s.preload_ok());
+        assert!(!s.asan);
+        assert!(scan(&["ASAN_OPTIONS=detect_leaks=0"]).asan);
+        assert!(!scan(&["ASAN_OPTIONS_X=1"]).asan);
         let s = scan(&[
             "DETBUILD_ROOT=/r",
             "DETBUILD_KEY=00",

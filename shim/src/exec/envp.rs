@@ -46,7 +46,13 @@ struct Plan {
     shim: Option<&'static [u8]>,
     /// Value of the `LD_PRELOAD` entry being replaced (empty when there is none).
     old: &'static [u8],
+    /// Add [`ASAN_LINK_ORDER`]: the shim goes back into a preload list of an environment
+    /// without `ASAN_OPTIONS`, where an ASan program would abort on the library order.
+    asan: bool,
 }
+
+/// What the launcher sets for ASan programs, re-added with a repaired `LD_PRELOAD`.
+const ASAN_LINK_ORDER: &core::ffi::CStr = c"ASAN_OPTIONS=verify_asan_link_order=0";
 
 fn plan(envp: Envp) -> Option<Plan> {
     if !shimmed() {
@@ -66,11 +72,13 @@ fn plan(envp: Envp) -> Option<Plan> {
             .unwrap_or(b""),
         None => b"",
     };
+    let asan = shim.is_some() && !scan.asan;
     Some(Plan {
         scan,
         add,
         shim,
         old,
+        asan,
     })
 }
 
@@ -79,7 +87,7 @@ pub fn with_env<R>(envp: Envp, f: impl FnOnce(Envp) -> R) -> R {
     let Some(plan) = plan(envp) else {
         return f(envp);
     };
-    let ptrs = plan.scan.len + 5;
+    let ptrs = plan.scan.len + 6;
     let text = PRELOAD_NAME + plan.old.len() + plan.shim.map_or(0, |s| s.len()) + 2;
     if ptrs <= STACK_PTRS && text <= STACK_TEXT {
         let mut array = [core::ptr::null(); STACK_PTRS];
@@ -142,6 +150,9 @@ fn build(plan: &Plan, envp: Envp, array: &mut [*const c_char], buf: &mut [u8]) -
     if !preload.is_null() && replace.is_none() {
         push(preload)?;
     }
+    if plan.asan {
+        push(ASAN_LINK_ORDER.as_ptr())?;
+    }
     push(core::ptr::null())
 }
 
@@ -168,6 +179,11 @@ pub fn repair_environ() {
     let (Some(shim), Some(set)) = (plan.shim, setenv()) else {
         return;
     };
+    if plan.asan {
+        let value = &ASAN_LINK_ORDER.to_bytes_with_nul()[b"ASAN_OPTIONS=".len()..];
+        // SAFETY: a literal name and a NUL-terminated static value; setenv copies both.
+        unsafe { set(c"ASAN_OPTIONS".as_ptr(), value.as_ptr().cast(), 0) };
+    }
     let mut buf = [0u8; STACK_TEXT];
     if preload_entry(plan.old, shim, &mut buf).is_some() {
         // SAFETY: a literal name and a NUL-terminated value in `buf`; setenv copies both.
