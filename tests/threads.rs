@@ -282,12 +282,17 @@ fn detbuild_inside_fakeroot_keeps_both_fakes() {
     assert_eq!(out, format!("0\n{EPOCH}\nroot\n"));
 }
 
-/// tests/probes/NAME.c built with AddressSanitizer.
+/// tests/probes/NAME.c built with AddressSanitizer (once per test run; tests share it).
 fn asan_probe(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut done = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("probe-{name}-asan"));
+    if done.iter().any(|b| b == name) {
+        return out;
+    }
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/probes")
         .join(format!("{name}.c"));
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("probe-{name}-asan"));
     let mut cc = command("gcc");
     cc.args(["-O1", "-g", "-fsanitize=address", "-pthread", "-o"])
         .arg(&out)
@@ -299,6 +304,7 @@ fn asan_probe(name: &str) -> PathBuf {
          (gcc 12's AddressSanitizer runtime)\n{}",
         built.describe()
     );
+    done.push(name.to_string());
     out
 }
 
