@@ -32,7 +32,7 @@
 //! Invariants: no lock, no panic; no allocation except the thread record; the fork hooks
 //! are async-signal-safe (so is `_Fork` in libc; `fork` is, in practice).
 
-use crate::{clock::set_errno, state, sys, thread};
+use crate::{clock::set_errno, state, thread};
 use core::ffi::{c_int, c_long, c_ulong, c_void};
 use core::sync::atomic::Ordering;
 use detbuild_core::key::{child_key, Child, Key};
@@ -258,23 +258,8 @@ pub unsafe fn raw_fork(
     e: c_long,
     f: c_long,
 ) -> c_long {
-    let call = || match crate::real::syscall() {
-        // SAFETY: forwarding the caller's arguments.
-        Some(real) => unsafe { real(n, a, b, c, d, e, f) as isize },
-        None => {
-            // SAFETY: forwarding the caller's arguments.
-            let r = unsafe {
-                sys::syscall6(
-                    n, a as usize, b as usize, c as usize, d as usize, e as usize, f as usize,
-                )
-            };
-            if r < 0 {
-                set_errno(-r as c_int) as isize
-            } else {
-                r
-            }
-        }
-    };
+    // SAFETY: forwarding the caller's arguments.
+    let call = || unsafe { crate::syscall::forward(n, a, b, c, d, e, f) as isize };
     // SAFETY: `is_raw_fork` admitted only fork-like calls: a copy of memory, same stack.
     unsafe { around_fork(call) as c_long }
 }

@@ -70,6 +70,26 @@ pub unsafe extern "C" fn syscall(
         if fork::is_raw_fork(n, a, b) {
             return fork::raw_fork(n, a, b, c, d, e, f);
         }
+        forward(n, a, b, c, d, e, f)
+    }
+}
+
+/// The real `syscall(n, ...)`, or the raw instruction with libc's errno convention when libc's
+/// function cannot be found.
+///
+/// # Safety
+/// The arguments must be valid for syscall `n`.
+pub unsafe fn forward(
+    n: c_long,
+    a: c_long,
+    b: c_long,
+    c: c_long,
+    d: c_long,
+    e: c_long,
+    f: c_long,
+) -> c_long {
+    // SAFETY (both arms): forwarding the caller's arguments under its contract for `n`.
+    unsafe {
         match real::syscall() {
             Some(real) => real(n, a, b, c, d, e, f),
             None => {
