@@ -53,12 +53,10 @@ spread() { # ID MODE -> "median s (min–max)"
 }
 
 machine() {
-	local cpu glibc lft commit
+	local cpu glibc lft
 	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 	glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null || ldd --version | head -1)
 	lft=$(dpkg-query -W -f '${Version}' libfaketime 2>/dev/null || echo "not installed")
-	commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit yet")
-	git -C "$ROOT" diff --quiet HEAD -- shim launcher 2>/dev/null || commit="$commit + uncommitted changes"
 	echo "| Machine | |"
 	echo "|---|---|"
 	echo "| Date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
@@ -68,7 +66,7 @@ machine() {
 	echo "| Load average at start / end | $LOAD_START / $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine adds noise) |"
 	echo "| glibc | $glibc |"
 	echo "| gcc | $(gcc -dumpfullversion) |"
-	echo "| detbuild | $commit, $(basename "$DETBUILD") + libdetbuild_shim.so ($(stat -c %s "$(dirname "$DETBUILD")/libdetbuild_shim.so" 2>/dev/null || echo '?') bytes) |"
+	echo "| detbuild | $COMMIT, $(basename "$DETBUILD") + libdetbuild_shim.so ($(stat -c %s "$(dirname "$DETBUILD")/libdetbuild_shim.so" 2>/dev/null || echo '?') bytes) |"
 	echo "| libfaketime | $lft, \`FAKETIME=\"$FT_DATE\"\` |"
 }
 

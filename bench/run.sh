@@ -68,6 +68,8 @@ if [ ! -f "$LFT" ]; then
 fi
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "no commit yet") # at start: HEAD may move
+git -C "$ROOT" diff --quiet HEAD -- shim launcher 2>/dev/null || COMMIT="$COMMIT + uncommitted changes"
 awk -v l="${LOAD_START%% *}" 'BEGIN { exit !(l > 0.5) }' &&
 	note "the machine is busy (load average $LOAD_START): wall times will be noisy; the CPU-time row less so"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/detbuild-bench.XXXXXX")
