@@ -43,6 +43,17 @@ fn long_urandom_reads_never_end_early() {
     assert!(out.starts_with("3000000\n"), "{out}");
 }
 
+// Promise: a random device inherited as standard input reads endlessly, with direct reads
+// (tr, head) and with stdio (od), and the bytes are fixed by the seed.
+#[test]
+fn inherited_urandom_reads_past_its_prefill() {
+    let script =
+        "head -c 200000 < /dev/urandom | cksum; od -An -N 60000 -tx1 < /dev/urandom | wc -w";
+    let out = assert_promise(&["sh", "-c", script], OTHER_SEED);
+    assert!(out.ends_with("\n60000\n"), "{out}");
+    assert!(out.contains(" 200000\n"), "{out}");
+}
+
 // Promise: a shell redirection hands the program a fixed stream too (the fd survives exec).
 #[test]
 fn redirected_urandom_is_fixed() {

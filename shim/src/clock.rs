@@ -31,10 +31,17 @@ pub fn is_faked(clock: libc::clockid_t) -> bool {
 }
 
 /// Reads the calling thread's faked clock and advances it by one step.
+///
+/// Only this thread writes its clock, so a plain load and store suffice (a locked
+/// read-modify-write would cost more than the rest of the hook). A signal handler that
+/// interrupts between them and reads the clock too returns the same value as the interrupted
+/// read: a repeat, never a step backwards.
 #[inline]
 pub fn tick(p: &state::Process) -> WallTime {
-    let t = thread::ready(&p.key);
-    wall_time(p.epoch, t.clock_ns.fetch_add(p.step_ns, Ordering::Relaxed))
+    let clock = &thread::ready(&p.key).clock_ns;
+    let now = clock.load(Ordering::Relaxed);
+    clock.store(now.wrapping_add(p.step_ns), Ordering::Relaxed);
+    wall_time(p.epoch, now)
 }
 
 /// The calling thread's faked clock without advancing it.

@@ -4,10 +4,14 @@
 //!
 //! Faked: such an open returns a memfd instead of the device.
 //! - A random device becomes an endless file whose byte at offset `o` is byte `o` of a fresh
-//!   stream keyed `child(thread, file, n)` for the thread's n-th open. The memfd holds the first
-//!   [`PREFILL`] bytes, so readers that bypass our `read` hook (stdio's internal reads, a child
-//!   that inherited the fd, `dup`s) see the same bytes; our `read` hook serves any offset, so
-//!   `head -c 10M /dev/urandom` works too. It survives `dup` and `exec` as a regular file.
+//!   stream keyed `child(thread, file, n)` for the thread's n-th open. Our `read` hook serves
+//!   any offset, so `head -c 10M /dev/urandom` works. The memfd also holds the first bytes
+//!   ([`OPEN_PREFILL`] after `open`, [`STDIO_PREFILL`] after `fopen`, whose reads go through
+//!   libc's internal `read`) for readers that bypass the hook (`dup`s, `pread`); past those
+//!   they see end of file. The memfd's name carries the key, so a program that inherits it
+//!   as its standard input (`tr < /dev/urandom`) adopts it at start-up and reads it endlessly
+//!   too. Prefilling is the cost of an open (about 2 µs per KiB), which is why an `open`
+//!   (perl opens `/dev/urandom` twice at every start) prefills little.
 //! - `uuid` reads as a fresh random UUID per open; `boot_id` as one UUID fixed for the whole run.
 //!
 //! Real: write or read-write opens, every other path, relative paths through a directory fd
@@ -24,8 +28,12 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use detbuild_core::key::{child_key, Child, Key};
 use detbuild_core::stream;
 
-/// Bytes written into a random device's memfd at open.
-pub const PREFILL: usize = 64 * 1024;
+/// Bytes written into a random device's memfd by `open` and friends.
+pub const OPEN_PREFILL: usize = 4 * 1024;
+/// Bytes written into a random device's memfd by `fopen` (stdio reads bypass our hook).
+pub const STDIO_PREFILL: usize = 64 * 1024;
+/// The memfd name's prefix; 64 hex digits of the file key follow.
+const NAME: &[u8] = b"detbuild-random-";
 /// Descriptors below this number get the endless-read treatment.
 const SLOTS: usize = 1024;
 
@@ -95,7 +103,7 @@ impl Slot {
 }
 
 /// Opens a faked random file; `None` when this open is not ours to fake.
-fn open_fake(path: *const c_char, flags: c_int) -> Option<c_int> {
+fn open_fake(path: *const c_char, flags: c_int, prefill_len: usize) -> Option<c_int> {
     let kind = classify(path)?;
     if flags & libc::O_ACCMODE != libc::O_RDONLY {
         return None;
@@ -115,14 +123,17 @@ fn open_fake(path: *const c_char, flags: c_int) -> Option<c_int> {
     } else {
         0
     };
-    // SAFETY: a NUL-terminated literal name.
-    let fd = unsafe { sys::memfd_create(b"detbuild-random\0", cloexec) };
+    let mut name = [0u8; NAME.len() + 65];
+    name[..NAME.len()].copy_from_slice(NAME);
+    name[NAME.len()..NAME.len() + 64].copy_from_slice(&detbuild_core::key::to_hex(&key));
+    // SAFETY: `name` is NUL-terminated (its last byte stays 0).
+    let fd = unsafe { sys::memfd_create(&name, cloexec) };
     if fd < 0 {
         return Some(set_errno(-fd as c_int));
     }
     let fd = fd as c_int;
     let ok = match kind {
-        Kind::Device => prefill(fd, &key),
+        Kind::Device => prefill(fd, &key, prefill_len),
         Kind::Uuid | Kind::BootId => write_all(fd, &uuid(&key)),
     };
     if !ok || sys::lseek(fd, 0, libc::SEEK_SET) < 0 {
@@ -137,9 +148,9 @@ fn open_fake(path: *const c_char, flags: c_int) -> Option<c_int> {
     Some(fd)
 }
 
-fn prefill(fd: c_int, key: &Key) -> bool {
+fn prefill(fd: c_int, key: &Key, len: usize) -> bool {
     let mut buf = [0u8; 4096];
-    (0..PREFILL / buf.len()).all(|i| {
+    (0..len / buf.len()).all(|i| {
         stream::fill_at(key, (i * buf.len()) as u64, &mut buf);
         write_all(fd, &buf)
     })
@@ -154,6 +165,43 @@ fn write_all(fd: c_int, mut data: &[u8]) -> bool {
         data = &data[n as usize..];
     }
     true
+}
+
+/// Adopts a random device inherited as standard input (`prog < /dev/urandom` in a shimmed
+/// shell), so this process reads it endlessly too, and extends its prefill to
+/// [`STDIO_PREFILL`] for the program's stdio reads. One `fstat` per process start; the name
+/// is read only for an unlinked regular file of a prefill size.
+pub fn adopt_stdin() {
+    // SAFETY: an all-zero stat is a valid value to be overwritten.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    if sys::fstat(0, &mut st) != 0
+        || st.st_mode & libc::S_IFMT != libc::S_IFREG
+        || st.st_nlink != 0
+        || ![OPEN_PREFILL, STDIO_PREFILL].contains(&(st.st_size as usize))
+    {
+        return;
+    }
+    let mut link = [0u8; 128];
+    // SAFETY: a NUL-terminated literal path.
+    let n = unsafe { sys::readlink(c"/proc/self/fd/0".as_ptr().cast(), &mut link) };
+    let Some(link) = usize::try_from(n).ok().and_then(|n| link.get(..n)) else {
+        return;
+    };
+    let hex = link
+        .strip_prefix(b"/memfd:")
+        .and_then(|l| l.strip_prefix(NAME))
+        .and_then(|l| l.get(..64));
+    let (Some(key), Some(s)) = (hex.and_then(detbuild_core::key::from_hex), FILES.first()) else {
+        return;
+    };
+    s.set(&key, st.st_ino);
+    let mut buf = [0u8; 4096];
+    for at in (st.st_size as usize..STDIO_PREFILL).step_by(buf.len()) {
+        stream::fill_at(&key, at as u64, &mut buf);
+        if sys::pwrite(0, &buf, at as u64) != buf.len() as isize {
+            return;
+        }
+    }
 }
 
 fn inode(fd: c_int) -> Option<u64> {
@@ -189,7 +237,7 @@ macro_rules! open_hook {
         /// The arguments must satisfy the C function's contract.
         #[no_mangle]
         pub unsafe extern "C" fn $name($($arg: $ty),*) -> c_int {
-            if let Some(fd) = open_fake($path, $flags) {
+            if let Some(fd) = open_fake($path, $flags, OPEN_PREFILL) {
                 return fd;
             }
             match real::$name() {
@@ -246,7 +294,7 @@ macro_rules! fopen_hook {
         /// `path` and `mode` must be NUL-terminated strings.
         #[no_mangle]
         pub unsafe extern "C" fn $name(path: *const c_char, mode: *const c_char) -> *mut libc::FILE {
-            if let Some(fd) = fopen_flags(mode).and_then(|flags| open_fake(path, flags)) {
+            if let Some(fd) = fopen_flags(mode).and_then(|flags| open_fake(path, flags, STDIO_PREFILL)) {
                 if fd < 0 {
                     return core::ptr::null_mut();
                 }

@@ -51,6 +51,7 @@ extern "C" fn init(argc: c_int, argv: *const *const c_char, _envp: *const *const
         // Constructors run on the main thread: claim the process key for it now, before the
         // program can start a thread that would otherwise be the first to ask.
         thread::ready(&p.key);
+        devrandom::adopt_stdin();
     }
     if state::mode() != state::Mode::Inert {
         real::resolve_all();

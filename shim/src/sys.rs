@@ -377,3 +377,19 @@ pub unsafe fn execve(path: *const u8, argv: *const *const u8, envp: *const *cons
         )
     }
 }
+
+/// `pwrite64(fd, buf, offset)`.
+pub fn pwrite(fd: i32, buf: &[u8], offset: u64) -> isize {
+    // SAFETY: buf is valid readable memory of the given length.
+    unsafe {
+        syscall6(
+            libc::SYS_pwrite64,
+            fd as usize,
+            buf.as_ptr() as usize,
+            buf.len(),
+            offset as usize,
+            0,
+            0,
+        )
+    }
+}
