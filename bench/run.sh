@@ -75,6 +75,11 @@ awk -v l="${LOAD_START%% *}" 'BEGIN { exit !(l > 0.5) }' &&
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/detbuild-bench.XXXXXX")
 cleanup() { if [ "$KEEP" = 1 ]; then note "work dir kept: $WORK"; else rm -rf "$WORK"; fi; }
 trap cleanup EXIT
+# Measure a snapshot: a `cargo build` during the run must not swap the binaries halfway.
+mkdir "$WORK/detbuild-bin"
+cp "$DETBUILD" "$(dirname "$DETBUILD")/libdetbuild_shim.so" "$WORK/detbuild-bin/"
+SHIM_BYTES=$(wc -c <"$WORK/detbuild-bin/libdetbuild_shim.so")
+DETBUILD=$WORK/detbuild-bin/$(basename "$DETBUILD")
 CFLAGS="-O2 -Wall -Wextra -Werror"
 gcc $CFLAGS -pthread -o "$WORK/calls" "$ROOT/bench/calls.c"
 gcc $CFLAGS -o "$WORK/spawn" "$ROOT/bench/spawn.c"
