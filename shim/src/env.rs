@@ -20,8 +20,12 @@ extern "C" {
     static environ: *const *const c_char;
 }
 
-/// Longest variable (name and value) the shim keeps; longer ones are treated as absent.
-const MAX: usize = 8192;
+/// Bytes for all saved entries together (each with its NUL); entries that do not fit are
+/// treated as absent. One packed arena keeps the pages an exec touches few.
+const ARENA: usize = 16 * 1024;
+/// Bytes reserved at the arena's start for `DETBUILD_KEY=<64 hex>` and its NUL, so the key
+/// can be published whether or not the variable was inherited.
+const KEY_ENTRY: usize = b"DETBUILD_KEY=".len() + 64 + 1;
 
 /// The saved variables, in this order.
 pub const NAMES: [&[u8]; 4] = [
@@ -50,15 +54,16 @@ pub struct Vars {
 }
 
 struct Saved {
-    bufs: [UnsafeCell<[u8; MAX]>; 4],
-    lens: UnsafeCell<[usize; 4]>,
+    arena: UnsafeCell<[u8; ARENA]>,
+    /// Start and length of each entry of [`NAMES`] in the arena (length 0: absent).
+    spans: UnsafeCell<[(usize, usize); 4]>,
 }
 // SAFETY: written only during init by the thread holding the init state (see state.rs), read
 // only after init has been published.
 unsafe impl Sync for Saved {}
 static SAVED: Saved = Saved {
-    bufs: [const { UnsafeCell::new([0; MAX]) }; 4],
-    lens: UnsafeCell::new([0; 4]),
+    arena: UnsafeCell::new([0; ARENA]),
+    spans: UnsafeCell::new([(0, 0); 4]),
 };
 /// The live `DETBUILD_KEY=` entry in `environ`, for the in-place rewrite.
 static LIVE_KEY: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
@@ -67,20 +72,30 @@ static LIVE_KEY: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
 /// Must only be called by the initialising thread.
 pub fn capture() -> Option<Vars> {
     // SAFETY: init-only (see Saved).
-    let lens = unsafe { &mut *SAVED.lens.get() };
+    let (arena, spans) = unsafe { (&mut *SAVED.arena.get(), &mut *SAVED.spans.get()) };
+    let mut used = KEY_ENTRY;
     for (ptr, entry) in Environ::current() {
         for (i, name) in NAMES.iter().enumerate() {
-            if lens[i] == 0 && entry.starts_with(name) && entry.len() < MAX {
-                // SAFETY: init-only (see Saved).
-                unsafe { (&mut *SAVED.bufs[i].get())[..entry.len()].copy_from_slice(entry) };
-                lens[i] = entry.len();
-                if i == KEY {
-                    LIVE_KEY.store(ptr as *mut u8, Ordering::Relaxed);
-                }
+            if spans[i].1 != 0 || !entry.starts_with(name) {
+                continue;
+            }
+            let start = if i == KEY && entry.len() < KEY_ENTRY {
+                0
+            } else if used + entry.len() < ARENA {
+                used += entry.len() + 1;
+                used - entry.len() - 1
+            } else {
+                continue;
+            };
+            arena[start..start + entry.len()].copy_from_slice(entry);
+            arena[start + entry.len()] = 0;
+            spans[i] = (start, entry.len());
+            if i == KEY {
+                LIVE_KEY.store(ptr as *mut u8, Ordering::Relaxed);
             }
         }
     }
-    if lens[PAYLOAD] == 0 {
+    if spans[PAYLOAD].1 == 0 {
         return None;
     }
     let value = |i: usize| -> &'static [u8] { saved()[i].get(NAMES[i].len()..).unwrap_or(b"") };
@@ -96,14 +111,14 @@ pub fn capture() -> Option<Vars> {
 /// thread, after [`capture`].
 pub fn publish_key(key: &Key) {
     let hex = to_hex(key);
-    let entry_len = NAMES[KEY].len() + hex.len();
-    // SAFETY: init-only (see Saved).
+    let name = NAMES[KEY];
+    // SAFETY: init-only (see Saved); the entry fits the reserved KEY_ENTRY bytes.
     unsafe {
-        let buf = &mut *SAVED.bufs[KEY].get();
-        buf[..NAMES[KEY].len()].copy_from_slice(NAMES[KEY]);
-        buf[NAMES[KEY].len()..entry_len].copy_from_slice(&hex);
-        buf[entry_len] = 0;
-        (*SAVED.lens.get())[KEY] = entry_len;
+        let arena = &mut *SAVED.arena.get();
+        arena[..name.len()].copy_from_slice(name);
+        arena[name.len()..name.len() + hex.len()].copy_from_slice(&hex);
+        arena[name.len() + hex.len()] = 0;
+        (*SAVED.spans.get())[KEY] = (0, name.len() + hex.len());
     }
     let live = LIVE_KEY.load(Ordering::Relaxed);
     if live.is_null() {
@@ -121,15 +136,15 @@ pub fn publish_key(key: &Key) {
 
 /// The saved `NAME=value` entries in the order of [`NAMES`], each empty if it was absent.
 pub fn saved() -> [&'static [u8]; 4] {
-    // SAFETY: the buffers are static; after init they are no longer written.
+    // SAFETY: the arena is static; after init it is no longer written.
     unsafe {
-        let lens = &*SAVED.lens.get();
-        core::array::from_fn(|i| &(&*SAVED.bufs[i].get())[..lens[i]])
+        let (arena, spans) = (&*SAVED.arena.get(), &*SAVED.spans.get());
+        core::array::from_fn(|i| &arena[spans[i].0..spans[i].0 + spans[i].1])
     }
 }
 
-/// Saved entry `i` as a NUL-terminated C string, if it was present (each buffer keeps a NUL
-/// after its entry), for exec hooks to put back into a cleared environment.
+/// Saved entry `i` as a NUL-terminated C string, if it was present (the arena keeps a NUL
+/// after each entry), for exec hooks to put back into a cleared environment.
 pub fn saved_cstr(i: usize) -> Option<*const c_char> {
     let entry = saved().get(i).copied().filter(|e| !e.is_empty())?;
     Some(entry.as_ptr().cast())

@@ -13,7 +13,7 @@
 //! - **inert**: no or malformed payload, or a setuid/setcap program (`AT_SECURE`); hooks pass
 //!   through and the shim changes nothing.
 
-use crate::{env, sys, thread};
+use crate::{env, sys};
 use core::cell::UnsafeCell;
 use core::ffi::c_char;
 use core::sync::atomic::{AtomicU8, Ordering};
@@ -129,7 +129,6 @@ pub fn init(args: Args) {
         Some((_, Mode::Real)) => REAL,
         _ => INERT,
     };
-    thread::arm_fork_page();
     STATE.store(state, Ordering::Release);
 }
 

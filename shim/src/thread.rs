@@ -131,29 +131,61 @@ pub fn after_fork(t: &Thread, n: u64) {
     arm_fork_page();
 }
 
+/// FORK_PAGE's value when the kernel cannot wipe a page on fork (before Linux 4.14).
+const NO_PAGE: *mut u64 = core::ptr::dangling_mut();
+
+/// Whether this process is the child of a fork nobody numbered. The page is mapped on the
+/// first call in each process, not at load: a mapping costs about 14 µs per exec, and most
+/// programs never read the clock or randomness (forks before that first call share a key).
 fn forked_unseen() -> bool {
     let p = FORK_PAGE.load(Ordering::Relaxed);
-    // SAFETY: a non-null FORK_PAGE points to our own page-sized, 8-aligned mapping that is
-    // never unmapped.
-    !p.is_null() && unsafe { AtomicU64::from_ptr(p) }.load(Ordering::Relaxed) != FORK_MAGIC
+    if p.is_null() {
+        arm_fork_page();
+        return false;
+    }
+    // SAFETY: any other value than NO_PAGE points to our own page-sized, 8-aligned mapping
+    // that is never unmapped.
+    p != NO_PAGE && unsafe { AtomicU64::from_ptr(p) }.load(Ordering::Relaxed) != FORK_MAGIC
 }
 
-/// Maps the fork-detection page (once, at init) and writes the marker.
+/// Maps the fork-detection page (once per process) and writes the marker.
 pub fn arm_fork_page() {
     let mut p = FORK_PAGE.load(Ordering::Relaxed);
     if p.is_null() {
-        let Some(page) = crate::sys::mmap_anon(4096) else {
-            return;
+        let page = match crate::sys::mmap_anon(4096) {
+            // SAFETY: `page` is the mapping we just created.
+            Some(page)
+                if unsafe { crate::sys::madvise(page, 4096, libc::MADV_WIPEONFORK) } == 0 =>
+            {
+                page.cast()
+            }
+            Some(page) => {
+                // SAFETY: our own mapping, unused.
+                unsafe { crate::sys::munmap(page, 4096) };
+                NO_PAGE
+            }
+            None => NO_PAGE,
         };
-        // SAFETY: `page` is the mapping we just created.
-        if unsafe { crate::sys::madvise(page, 4096, libc::MADV_WIPEONFORK) } != 0 {
-            return;
-        }
-        p = page.cast();
-        FORK_PAGE.store(p, Ordering::Relaxed);
+        p = match FORK_PAGE.compare_exchange(
+            core::ptr::null_mut(),
+            page,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => page,
+            Err(theirs) => {
+                if page != NO_PAGE {
+                    // SAFETY: our own mapping, lost the race, never published.
+                    unsafe { crate::sys::munmap(page.cast(), 4096) };
+                }
+                theirs
+            }
+        };
     }
-    // SAFETY: as in forked_unseen.
-    unsafe { AtomicU64::from_ptr(p) }.store(FORK_MAGIC, Ordering::Relaxed);
+    if p != NO_PAGE {
+        // SAFETY: as in forked_unseen.
+        unsafe { AtomicU64::from_ptr(p) }.store(FORK_MAGIC, Ordering::Relaxed);
+    }
 }
 
 /// A re-entry guard for the calling thread: `None` when a hook of this thread is already
