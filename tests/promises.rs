@@ -4,6 +4,8 @@
 
 mod common;
 
+/// bench/run.sh builds and runs.
+mod bench;
 /// The wall clock.
 mod clock;
 /// examples/hello built with make -j4.
