@@ -66,7 +66,7 @@ machine() {
 	echo "| Load average at start / end | $LOAD_START / $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine adds noise) |"
 	echo "| glibc | $glibc |"
 	echo "| gcc | $(gcc -dumpfullversion) |"
-	echo "| detbuild | $COMMIT, release build, libdetbuild_shim.so $SHIM_BYTES bytes |"
+	echo "| detbuild | $COMMIT, $DETBUILD_ORIGIN, libdetbuild_shim.so $SHIM_BYTES bytes |"
 	echo "| libfaketime | $lft, \`FAKETIME=\"$FT_DATE\"\` |"
 }
 

@@ -22,7 +22,7 @@ and a real build (busybox from Debian's sources, `make defconfig && make -jN`).
   --out FILE       where the markdown goes (default docs/BENCHMARKS.md; quick: stdout)
   --only PART      run one part only (calls, spawn or build); the others show n/a
   --keep           keep the temporary work directory
-Full mode takes about 10 minutes on 2 cores and needs the Debian archive for the
+Full mode takes about 17 minutes on 2 cores and needs the Debian archive for the
 busybox source (fetched once with `apt-get source`, cached in ~/.cache/detbuild-bench).
 EOF
 }
@@ -79,6 +79,7 @@ trap cleanup EXIT
 mkdir "$WORK/detbuild-bin"
 cp "$DETBUILD" "$(dirname "$DETBUILD")/libdetbuild_shim.so" "$WORK/detbuild-bin/"
 SHIM_BYTES=$(wc -c <"$WORK/detbuild-bin/libdetbuild_shim.so")
+DETBUILD_ORIGIN=$(realpath --relative-to="$ROOT" "$DETBUILD" 2>/dev/null || echo "$DETBUILD")
 DETBUILD=$WORK/detbuild-bin/$(basename "$DETBUILD")
 CFLAGS="-O2 -Wall -Wextra -Werror"
 gcc $CFLAGS -pthread -o "$WORK/calls" "$ROOT/bench/calls.c"
