@@ -22,20 +22,7 @@
 
 extern char **environ;
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-#if defined(__x86_64__)
-	long ret;
-	__asm__ volatile("syscall"
-			 : "=a"(ret)
-			 : "0"((long)SYS_clock_gettime), "D"((long)CLOCK_MONOTONIC), "S"(&ts)
-			 : "rcx", "r11", "memory");
-#else
-	syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
-#endif
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+#include "now.h"
 
 /* Environment for the child: ours, with any VAR overridden by an extra VAR=VALUE. */
 static char **child_env(char **extra, int nextra)
