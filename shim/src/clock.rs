@@ -44,19 +44,14 @@ pub fn tick(p: &state::Process) -> WallTime {
     wall_time(p.epoch, now)
 }
 
-/// The calling thread's faked clock without advancing it.
-pub fn peek(p: &state::Process) -> WallTime {
-    wall_time(
-        p.epoch,
-        thread::ready(&p.key).clock_ns.load(Ordering::Relaxed),
-    )
+/// The calling thread's clock offset (ns past the epoch), for sleeps and waits.
+pub fn offset(p: &state::Process) -> &'static core::sync::atomic::AtomicU64 {
+    &thread::ready(&p.key).clock_ns
 }
 
 /// Advances the calling thread's faked clock by `ns` (a completed sleep or wait).
 pub fn advance(p: &state::Process, ns: u64) {
-    thread::ready(&p.key)
-        .clock_ns
-        .fetch_add(ns, Ordering::Relaxed);
+    offset(p).fetch_add(ns, Ordering::Relaxed);
 }
 
 /// The real clock, through libc when resolved, else by raw syscall.
@@ -78,6 +73,12 @@ pub unsafe fn real_clock_gettime(clock: libc::clockid_t, tp: *mut libc::timespec
     } else {
         0
     }
+}
+
+/// This thread's errno.
+pub fn errno() -> c_int {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    unsafe { *libc::__errno_location() }
 }
 
 /// Sets errno and returns -1.

@@ -25,6 +25,7 @@
 //! return value and errno are libc's. Nothing here allocates or locks (besides the caller's
 //! own lock, inside libc).
 
+use crate::clock::errno;
 use crate::sys;
 use crate::wait::{finish, plan, real_deadline};
 use core::ffi::{c_char, c_int, c_long, c_uint, c_void};
@@ -73,11 +74,6 @@ pub use real::resolve_all;
 const THRD_SUCCESS: c_int = 0;
 const THRD_ERROR: c_int = 2;
 const THRD_TIMEDOUT: c_int = 4;
-
-fn errno() -> c_int {
-    // SAFETY: __errno_location returns this thread's errno slot.
-    unsafe { *libc::__errno_location() }
-}
 
 /// Whether a `*clock*` variant's deadline is on the faked clock. These functions accept only
 /// `CLOCK_REALTIME` and `CLOCK_MONOTONIC` (other ids get libc's `EINVAL`, untouched), and

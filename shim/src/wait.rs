@@ -25,10 +25,10 @@
 //! Invariants: the thread's clock only moves forward; a sleep that completes advances it by an
 //! amount fixed by its arguments (not by scheduling). Nothing here allocates or locks.
 
-use crate::clock::{is_faked, real_clock_gettime, set_errno};
-use crate::{state, sys, thread};
+use crate::clock::{advance, errno, is_faked, offset, real_clock_gettime, set_errno};
+use crate::{state, sys};
 use core::ffi::{c_int, c_uint};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
 use detbuild_core::clock::round_wait_ns;
 use detbuild_core::wait::{self, deadline, duration_ns, slept, split, until, valid_nsec, Deadline};
 
@@ -52,19 +52,6 @@ const ZERO: Timespec = Timespec {
     tv_nsec: 0,
 };
 
-fn clock_of(p: &state::Process) -> &'static AtomicU64 {
-    &thread::ready(&p.key).clock_ns
-}
-
-fn advance(p: &state::Process, ns: u64) {
-    clock_of(p).fetch_add(ns, Ordering::Relaxed);
-}
-
-fn errno() -> c_int {
-    // SAFETY: __errno_location returns this thread's errno slot.
-    unsafe { *libc::__errno_location() }
-}
-
 /// The process state and the translated deadline when `abs` is a valid deadline on the faked
 /// clock of this process; `None` means "pass the call through untouched".
 ///
@@ -80,7 +67,7 @@ pub unsafe fn plan(abs: *const Timespec) -> Option<(&'static state::Process, Dea
     if !valid_nsec(t.tv_nsec) {
         return None;
     }
-    let now = clock_of(p).load(Ordering::Relaxed);
+    let now = offset(p).load(Ordering::Relaxed);
     Some((p, deadline(p.epoch, p.step_ns, now, t.tv_sec, t.tv_nsec)))
 }
 
@@ -105,7 +92,7 @@ pub fn real_deadline(d: &Deadline, clock: libc::clockid_t) -> Timespec {
 /// so `while (now < deadline) timedwait(deadline)` loops end.
 pub fn finish(p: &state::Process, d: &Deadline, timed_out: bool) {
     if timed_out {
-        clock_of(p).fetch_max(d.done_ns, Ordering::Relaxed);
+        offset(p).fetch_max(d.done_ns, Ordering::Relaxed);
     }
 }
 

@@ -11,6 +11,7 @@
 
 use super::envp::{fail, Envp};
 use super::{check, run, Argv};
+use crate::clock::errno;
 use crate::env::Environ;
 use crate::sys;
 use core::ffi::{c_char, c_int, CStr};
@@ -19,11 +20,6 @@ const NAME_MAX: usize = 255;
 const PATH_MAX: usize = 4096;
 /// Arguments a `/bin/sh` fallback keeps on the stack; longer lists use a mapping.
 const STACK_ARGS: usize = 256;
-
-fn errno() -> c_int {
-    // SAFETY: __errno_location returns this thread's errno slot.
-    unsafe { *libc::__errno_location() }
-}
 
 /// `PATH` from `environ`, or glibc's default, cut at `PATH_MAX - 1` bytes.
 fn search_path() -> &'static [u8] {
