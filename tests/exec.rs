@@ -137,14 +137,14 @@ fn rewritten_ld_preload_gets_the_shim_back() {
     );
 }
 
-// Promise: a program on the `real` list (like make) runs with the real clock, but the
-// children it starts with a stripped environment are still shimmed.
+// Promise: a program whose switches are all real (like make) runs with the real clock, but
+// the children it starts with a stripped environment are still shimmed.
 #[test]
 fn children_of_unshimmed_programs_stay_shimmed() {
     let dir = tempdir("real-parent");
     std::fs::write(
         dir.join("detbuild.toml"),
-        "[programs]\nreal = [\"probe-exec\"]\n",
+        "[programs.probe-exec]\nclock = \"real\"\nrandom = \"real\"\n",
     )
     .unwrap();
     let probe = exec_probe();

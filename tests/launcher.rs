@@ -257,7 +257,7 @@ fn make_itself_keeps_the_real_clock() {
     std::fs::remove_file(dir.join("out")).unwrap();
     std::fs::write(
         dir.join("detbuild.toml"),
-        "[programs]\nshimmed = [\"make\"]\n",
+        "[programs.make]\nclock = \"fake\"\n",
     )
     .unwrap();
     let out = run(&mut in_dir(

@@ -382,7 +382,7 @@ fn random_probe_named(name: &str) -> (PathBuf, PathBuf) {
 }
 
 // Promise: a program named ssh-keygen gets real randomness under detbuild by default, and the
-// deterministic stream once detbuild.toml lists it under `[programs] shimmed`.
+// deterministic stream once detbuild.toml sets `[programs.ssh-keygen] random = "fake"`.
 #[test]
 fn key_generators_get_real_randomness_unless_configured() {
     let (dir, copy) = random_probe_named("ssh-keygen");
@@ -396,7 +396,7 @@ fn key_generators_get_real_randomness_unless_configured() {
     });
     std::fs::write(
         dir.join("detbuild.toml"),
-        "[programs]\nshimmed = [\"ssh-keygen\"]\n",
+        "[programs.ssh-keygen]\nrandom = \"fake\"\n",
     )
     .unwrap();
     assert_stable("ssh-keygen listed as shimmed", || {

@@ -9,40 +9,26 @@
 //! step = "1s"                 # advance per read: 1s, 10ms, 1us... (at least 1us)
 //! mode = "logical"            # "logical" (default) or "real" (leave the clock alone)
 //!
-//! [programs]
-//! real = ["mytool", "openssl:req"]   # also run unshimmed (name, or name:first-argument)
-//! shimmed = ["make"]                 # remove from the default unshimmed list
+//! # Per-program switches, after the defaults (`detbuild_core::policy::DEFAULTS`). A table
+//! # is a program's name, or "name:first-argument"; each switch is "fake" or "real".
+//! [programs."openssl:req"]
+//! random = "real"             # real randomness, the build's clock
+//! [programs.make]
+//! clock = "fake"              # undo a default
 //! ```
 //!
-//! Unknown keys and bad values are errors that name the file, line and column.
+//! Unknown keys and bad values are errors that name the file, line and column. The old
+//! `real = [...]` and `shimmed = [...]` lists are refused with the new spelling.
 
 use crate::error::Error;
 use crate::fail;
 use detbuild_core::clock::{parse_duration, MAX_EPOCH, MAX_STEP_NS, MIN_STEP_NS};
+use detbuild_core::policy::Source;
 use detbuild_core::settings::valid_entry;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::Path;
 use toml::Spanned;
-
-/// Programs that run unshimmed unless the config says otherwise: build drivers whose clock
-/// reads only compare file times (faking them prints "clock skew" warnings), and programs
-/// that make long-lived secrets, which must never get predictable bytes.
-pub const DEFAULT_REAL: &[&str] = &[
-    "make",
-    "gmake",
-    "ninja",
-    "ssh-keygen",
-    "gpg",
-    "gpg2",
-    "gpgsm",
-    "gpg-agent",
-    "certtool",
-    "openssl:genrsa",
-    "openssl:genpkey",
-    "openssl:gendsa",
-    "openssl:req",
-    "openssl:ecparam",
-];
 
 /// The validated config; `None` fields were not set.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -51,8 +37,8 @@ pub struct Config {
     pub seed: Option<String>,
     pub step_ns: Option<u64>,
     pub fake_clock: bool,
-    pub real_add: Vec<String>,
-    pub real_remove: Vec<String>,
+    /// `[programs]` entries as payload entries `MATCH=LETTERS` (`detbuild_core::policy`).
+    pub programs: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -61,7 +47,7 @@ struct Raw {
     epoch: Option<Spanned<i64>>,
     seed: Option<Spanned<String>>,
     clock: Option<RawClock>,
-    programs: Option<RawPrograms>,
+    programs: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
 }
 
 #[derive(Deserialize)]
@@ -69,15 +55,6 @@ struct Raw {
 struct RawClock {
     step: Option<Spanned<String>>,
     mode: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPrograms {
-    #[serde(default)]
-    real: Vec<Spanned<String>>,
-    #[serde(default)]
-    shimmed: Vec<Spanned<String>>,
 }
 
 /// Reads and validates a config file.
@@ -134,29 +111,79 @@ pub fn parse(text: &str) -> Result<Config, (usize, String)> {
             };
         }
     }
-    if let Some(programs) = raw.programs {
-        config.real_add = entries(programs.real)?;
-        config.real_remove = entries(programs.shimmed)?;
+    for (name, value) in raw.programs.unwrap_or_default() {
+        config.programs.push(program(&name, &value)?);
     }
     Ok(config)
 }
 
-fn entries(list: Vec<Spanned<String>>) -> Result<Vec<String>, (usize, String)> {
-    list.into_iter()
-        .map(|e| {
-            if valid_entry(e.get_ref()) {
-                Ok(e.into_inner())
-            } else {
-                Err((
-                    e.span().start,
+/// One `[programs.NAME]` table as a payload entry.
+fn program(
+    name: &Spanned<String>,
+    value: &Spanned<toml::Value>,
+) -> Result<String, (usize, String)> {
+    let at = value.span().start;
+    if let (Some(old @ ("real" | "shimmed")), toml::Value::Array(list)) =
+        (Some(name.get_ref().as_str()), value.get_ref())
+    {
+        let switch = if old == "real" { "real" } else { "fake" };
+        let first = list.first().and_then(|v| v.as_str()).unwrap_or("mytool");
+        return Err((
+            name.span().start,
+            format!(
+                "`{old} = [...]` is the old spelling; write one table per program: \
+                 [programs.\"{first}\"] clock = \"{switch}\" and random = \"{switch}\""
+            ),
+        ));
+    }
+    if !valid_entry(name.get_ref()) {
+        return Err((
+            name.span().start,
+            format!(
+                "[programs] {:?} is not a program name or \"name:first-argument\"",
+                name.get_ref()
+            ),
+        ));
+    }
+    let toml::Value::Table(switches) = value.get_ref() else {
+        return Err((
+            at,
+            format!(
+                "[programs] {:?} must be a table of switches, e.g. [programs.\"{}\"] clock = \"real\"",
+                name.get_ref(),
+                name.get_ref()
+            ),
+        ));
+    };
+    let mut letters = String::new();
+    for (key, v) in switches {
+        let Some(source) = Source::ALL.iter().find(|s| s.name() == key) else {
+            let known: Vec<_> = Source::ALL.iter().map(|s| s.name()).collect();
+            return Err((
+                at,
+                format!(
+                    "[programs.\"{}\"] has unknown switch `{key}`; the switches are: {}",
+                    name.get_ref(),
+                    known.join(", ")
+                ),
+            ));
+        };
+        let letter = char::from(source.letter());
+        letters.push(match v.as_str() {
+            Some("real") => letter,
+            Some("fake") => letter.to_ascii_uppercase(),
+            _ => {
+                return Err((
+                    at,
                     format!(
-                        "{:?} is not a program name or name:first-argument",
-                        e.get_ref()
+                        "[programs.\"{}\"] {key} = {v} must be \"fake\" or \"real\"",
+                        name.get_ref()
                     ),
                 ))
             }
-        })
-        .collect()
+        });
+    }
+    Ok(format!("{}={letters}", name.get_ref()))
 }
 
 /// Checks a step duration against the accepted range; the message names the fix.
@@ -188,7 +215,8 @@ mod tests {
     fn full_config_parses() {
         let c = parse(
             "epoch = 1700000000\nseed = \"s\"\n[clock]\nstep = \"10ms\"\nmode = \"real\"\n\
-             [programs]\nreal = [\"gcc\", \"openssl:req\"]\nshimmed = [\"make\"]\n",
+             [programs.gcc]\nclock = \"real\"\nrandom = \"real\"\n\
+             [programs.\"openssl:req\"]\nrandom = \"real\"\n[programs.make]\nclock = \"fake\"\n",
         )
         .unwrap();
         assert_eq!(
@@ -198,8 +226,7 @@ mod tests {
                 seed: Some("s".into()),
                 step_ns: Some(10_000_000),
                 fake_clock: false,
-                real_add: vec!["gcc".into(), "openssl:req".into()],
-                real_remove: vec!["make".into()],
+                programs: vec!["gcc=cr".into(), "make=C".into(), "openssl:req=r".into()],
             }
         );
         assert!(parse("").unwrap().fake_clock);
@@ -224,12 +251,32 @@ mod tests {
             .1
             .contains("outside"));
         assert!(parse("[clock]\nmode = \"frozen\"").is_err());
-        assert!(parse("[programs]\nreal = [\"a b\"]").is_err());
+        assert!(parse("[programs.\"a b\"]\nclock = \"real\"").is_err());
         assert!(parse("seed = \"\"").is_err());
     }
 
     #[test]
-    fn defaults_are_valid_entries() {
-        assert!(DEFAULT_REAL.iter().all(|e| valid_entry(e)));
+    fn program_switches_are_checked() {
+        let text = "[programs.gcc]\nclok = \"real\"\n";
+        let (at, msg) = parse(text).unwrap_err();
+        assert_eq!(line_col(text, at).0, 1, "points at the table: {msg}");
+        assert!(msg.contains("unknown switch `clok`") && msg.contains("clock, random"), "{msg}");
+        let (_, msg) = parse("[programs.gcc]\nrandom = \"maybe\"\n").unwrap_err();
+        assert!(msg.contains("must be \"fake\" or \"real\""), "{msg}");
+        let (_, msg) = parse("[programs]\ngcc = 1\n").unwrap_err();
+        assert!(msg.contains("must be a table"), "{msg}");
+    }
+
+    #[test]
+    fn the_old_lists_are_refused_with_the_new_spelling() {
+        let text = "[programs]\nreal = [\"mytool\"]\n";
+        let (at, msg) = parse(text).unwrap_err();
+        assert_eq!(line_col(text, at), (2, 1));
+        assert!(
+            msg.contains("[programs.\"mytool\"] clock = \"real\" and random = \"real\""),
+            "{msg}"
+        );
+        let (_, msg) = parse("[programs]\nshimmed = [\"make\"]\n").unwrap_err();
+        assert!(msg.contains("[programs.\"make\"] clock = \"fake\""), "{msg}");
     }
 }

@@ -21,8 +21,8 @@ pub struct Plan {
     pub seed: String,
     pub step_ns: u64,
     pub fake_clock: bool,
-    /// Entries of the `real` list, already merged from defaults and config.
-    pub real: Vec<String>,
+    /// The per-program list (`MATCH=LETTERS`): the defaults, then the config's entries.
+    pub programs: Vec<String>,
     /// The build root (the launcher's working directory).
     pub root: PathBuf,
     /// Absolute path of the shim library.
@@ -34,13 +34,13 @@ pub fn child_env(
     plan: &Plan,
     inherited_preload: Option<&OsString>,
 ) -> Vec<(&'static str, OsString)> {
-    let real = plan.real.join(",");
+    let programs = plan.programs.join(",");
     let root = root_key(plan.seed.as_bytes());
     let settings = Settings {
         epoch: plan.epoch,
         step_ns: plan.step_ns,
         key: root,
-        real: real.as_bytes(),
+        programs: programs.as_bytes(),
         fake_clock: plan.fake_clock,
     };
     let mut payload = String::new();
@@ -89,20 +89,14 @@ pub fn asan_options(existing: Option<&OsString>) -> OsString {
     format!("{existing}:{FLAG}=0").into()
 }
 
-/// Merges the default `real` list with the config's additions and removals.
-pub fn real_list(defaults: &[&str], add: &[String], remove: &[String]) -> Vec<String> {
-    let mut list: Vec<String> = defaults.iter().map(|s| s.to_string()).collect();
-    for a in add {
-        if !list.contains(a) {
-            list.push(a.clone());
-        }
-    }
-    list.retain(|e| {
-        !remove
-            .iter()
-            .any(|r| r == e || e.split(':').next() == Some(r.as_str()))
-    });
-    list
+/// The per-program list: `detbuild_core::policy::DEFAULTS`, then the config's entries (which
+/// win where both set a switch).
+pub fn program_list(config: &[String]) -> Vec<String> {
+    detbuild_core::policy::DEFAULTS
+        .iter()
+        .map(|d| format!("{}={}", d.matcher, d.letters))
+        .chain(config.iter().cloned())
+        .collect()
 }
 
 #[cfg(test)]
@@ -116,7 +110,7 @@ mod tests {
             seed: "1700000000".into(),
             step_ns: 1_000_000_000,
             fake_clock: true,
-            real: vec!["make".into(), "openssl:genrsa".into()],
+            programs: vec!["make=cr".into(), "openssl:genrsa=r".into()],
             root: "/src/proj".into(),
             shim: "/opt/det/libdetbuild_shim.so".into(),
         }
@@ -143,7 +137,7 @@ mod tests {
             (s.epoch, s.step_ns, s.key),
             (1_700_000_000, 1_000_000_000, root_key(b"1700000000"))
         );
-        assert_eq!(s.real, b"make,openssl:genrsa");
+        assert_eq!(s.programs, b"make=cr,openssl:genrsa=r");
         assert_eq!(env[2].1, "/src/proj");
         assert_eq!(
             env[3].1.to_str().unwrap().as_bytes(),
@@ -190,12 +184,12 @@ mod tests {
     }
 
     #[test]
-    fn real_list_merges_additions_and_removals() {
-        let l = real_list(
-            &["make", "openssl:genrsa", "gpg"],
-            &["tool".into(), "gpg".into()],
-            &["openssl".into(), "make".into()],
-        );
-        assert_eq!(l, ["gpg", "tool"]);
+    fn config_entries_follow_the_defaults() {
+        let l = program_list(&["make=C".into()]);
+        assert_eq!(l.first().map(String::as_str), Some("make=cr"));
+        assert_eq!(l.last().map(String::as_str), Some("make=C"));
+        let s = l.join(",");
+        let p = detbuild_core::policy::Policy::FAKE.resolve(s.as_bytes(), b"make", None);
+        assert!(p.fakes(detbuild_core::policy::Source::Clock));
     }
 }

@@ -1,7 +1,7 @@
 //! Settling the options, then either printing the environment or running the command.
 
 use crate::cli::{Cli, Format, Mode, Opts};
-use crate::config::{self, Config, DEFAULT_REAL};
+use crate::config::{self, Config};
 use crate::epoch::{self, Source};
 use crate::error::Error;
 use crate::plan::{self, Plan};
@@ -88,18 +88,18 @@ fn settle(opts: &Opts) -> Result<Plan, Error> {
         seed,
         step_ns,
         fake_clock: config.fake_clock,
-        real: plan::real_list(DEFAULT_REAL, &config.real_add, &config.real_remove),
+        programs: plan::program_list(&config.programs),
         root: cwd,
         shim: layout::find_shim()?,
     };
     if opts.verbose {
         eprintln!(
-            "detbuild: epoch {} (from {source}), step {} ns, seed {:?}, clock {}, unshimmed: {}",
+            "detbuild: epoch {} (from {source}), step {} ns, seed {:?}, clock {}, programs: {}",
             plan.epoch,
             plan.step_ns,
             plan.seed,
             if plan.fake_clock { "logical" } else { "real" },
-            plan.real.join(" ")
+            plan.programs.join(" ")
         );
     }
     Ok(plan)

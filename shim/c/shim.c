@@ -21,6 +21,12 @@ HIDDEN void *detbuild_thread(void) { return thread_block; }
 
 HIDDEN size_t detbuild_thread_size(void) { return sizeof thread_block; }
 
+/* Rust's precompiled `core` refers to the unwinder's personality routine even under
+ * panic=abort (debug builds keep the reference). Nothing ever unwinds here. Hidden, so the
+ * reference resolves inside the library and no program that looks the name up (rustc's
+ * panic machinery does) ever finds this empty one. */
+HIDDEN void rust_eh_personality(void) {}
+
 extern char **environ;
 
 /* Counts the arguments after `first` up to the terminating NULL. */

@@ -13,6 +13,7 @@
 //! the thread's own history (reads and sleeps), never on other threads or processes; nothing
 //! here allocates, locks or calls another hooked function, so every hook is async-signal-safe.
 
+use crate::hooks::{count, Id};
 use crate::{real, state, sys, thread};
 use core::ffi::{c_int, c_void};
 use core::sync::atomic::Ordering;
@@ -94,6 +95,7 @@ pub fn set_errno(e: c_int) -> c_int {
 /// `tp` must be null or point to a writable `timespec`.
 #[no_mangle]
 pub unsafe extern "C" fn clock_gettime(clock: libc::clockid_t, tp: *mut libc::timespec) -> c_int {
+    count(Id::clock_gettime);
     if is_faked(clock) {
         if let Some(p) = state::clock() {
             if tp.is_null() {
@@ -120,6 +122,7 @@ pub unsafe extern "C" fn clock_gettime(clock: libc::clockid_t, tp: *mut libc::ti
 /// `tv` and `tz` must each be null or point to writable memory of their type.
 #[no_mangle]
 pub unsafe extern "C" fn gettimeofday(tv: *mut libc::timeval, tz: *mut c_void) -> c_int {
+    count(Id::gettimeofday);
     if let Some(p) = state::clock() {
         if !tv.is_null() {
             let now = tick(p);
@@ -166,6 +169,7 @@ pub unsafe extern "C" fn gettimeofday(tv: *mut libc::timeval, tz: *mut c_void) -
 /// `out` must be null or point to a writable `time_t`.
 #[no_mangle]
 pub unsafe extern "C" fn time(out: *mut libc::time_t) -> libc::time_t {
+    count(Id::time);
     let now = match state::clock() {
         Some(p) => tick(p).sec,
         None => {
@@ -195,6 +199,7 @@ pub unsafe extern "C" fn time(out: *mut libc::time_t) -> libc::time_t {
 /// `ts` must point to a writable `timespec`.
 #[no_mangle]
 pub unsafe extern "C" fn timespec_get(ts: *mut libc::timespec, base: c_int) -> c_int {
+    count(Id::timespec_get);
     const TIME_UTC: c_int = 1;
     // SAFETY: forwarding the caller's pointer.
     if base == TIME_UTC && unsafe { clock_gettime(libc::CLOCK_REALTIME, ts) } == 0 {
@@ -218,6 +223,7 @@ pub struct Timeb {
 /// `tb` must point to a writable `struct timeb`.
 #[no_mangle]
 pub unsafe extern "C" fn ftime(tb: *mut Timeb) -> c_int {
+    count(Id::ftime);
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

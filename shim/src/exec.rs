@@ -29,7 +29,8 @@ pub mod envp;
 pub mod path;
 
 use crate::clock::set_errno;
-use crate::{env, sys};
+use crate::hooks::{count, Id};
+use crate::{env, real, sys};
 use core::ffi::{c_char, c_int};
 use core::sync::atomic::Ordering;
 use envp::{shimmed, with_env, Envp};
@@ -40,37 +41,6 @@ pub use check::STATIC_EXECS;
 pub type Argv = *const *const c_char;
 type Actions = libc::posix_spawn_file_actions_t;
 type Attr = libc::posix_spawnattr_t;
-
-/// Real functions the `exec*` hooks need, resolved at load (they may run in a vfork child).
-pub mod real {
-    use super::{Argv, Envp};
-    use core::ffi::{c_char, c_int};
-
-    crate::real::reals! {
-        #[eager] execve(*const c_char, Argv, Envp) -> c_int;
-        #[eager] execveat(c_int, *const c_char, Argv, Envp, c_int) -> c_int;
-    }
-}
-
-/// Real functions resolved on first use (never called from a vfork child).
-pub mod lazy {
-    use super::{Actions, Argv, Attr, Envp};
-    use core::ffi::{c_char, c_int};
-
-    crate::real::reals! {
-        posix_spawn(*mut libc::pid_t, *const c_char, *const Actions, *const Attr, Argv, Envp) -> c_int;
-        posix_spawnp(*mut libc::pid_t, *const c_char, *const Actions, *const Attr, Argv, Envp) -> c_int;
-        pidfd_spawn(*mut c_int, *const c_char, *const Actions, *const Attr, Argv, Envp) -> c_int;
-        pidfd_spawnp(*mut c_int, *const c_char, *const Actions, *const Attr, Argv, Envp) -> c_int;
-        system(*const c_char) -> c_int;
-        popen(*const c_char, *const c_char) -> *mut libc::FILE;
-    }
-}
-
-/// Resolves the real `exec*` functions (called once, from the constructor).
-pub fn resolve_all() {
-    real::resolve_all();
-}
 
 /// Execs of programs the shim cannot reach so far in this process.
 pub fn static_execs() -> u64 {
@@ -99,6 +69,7 @@ unsafe fn run(path: *const c_char, argv: Argv, envp: Envp) -> c_int {
 /// As for C `execve`.
 #[no_mangle]
 pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Envp) -> c_int {
+    count(Id::execve);
     // SAFETY: caller's contract; `envp` is the caller's or its repaired copy.
     with_env(envp, |envp| unsafe { run(path, argv, envp) })
 }
@@ -109,6 +80,7 @@ pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Envp) -> 
 /// As for C `execv`.
 #[no_mangle]
 pub unsafe extern "C" fn execv(path: *const c_char, argv: Argv) -> c_int {
+    count(Id::execv);
     // SAFETY: caller's contract.
     unsafe { execve(path, argv, env::environ_ptr()) }
 }
@@ -119,6 +91,7 @@ pub unsafe extern "C" fn execv(path: *const c_char, argv: Argv) -> c_int {
 /// As for C `execvp`.
 #[no_mangle]
 pub unsafe extern "C" fn execvp(file: *const c_char, argv: Argv) -> c_int {
+    count(Id::execvp);
     // SAFETY: caller's contract.
     unsafe { execvpe(file, argv, env::environ_ptr()) }
 }
@@ -129,6 +102,7 @@ pub unsafe extern "C" fn execvp(file: *const c_char, argv: Argv) -> c_int {
 /// As for C `execvpe`.
 #[no_mangle]
 pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Argv, envp: Envp) -> c_int {
+    count(Id::execvpe);
     // SAFETY: caller's contract; `envp` is the caller's or its repaired copy.
     with_env(envp, |envp| unsafe { path::execvpe(file, argv, envp) })
 }
@@ -146,6 +120,7 @@ pub unsafe extern "C" fn execveat(
     envp: Envp,
     flags: c_int,
 ) -> c_int {
+    count(Id::execveat);
     if shimmed() {
         check::program(check::Target::At(dir, path, flags));
     }
@@ -169,6 +144,7 @@ pub unsafe extern "C" fn execveat(
 /// As for C `fexecve`.
 #[no_mangle]
 pub unsafe extern "C" fn fexecve(fd: c_int, argv: Argv, envp: Envp) -> c_int {
+    count(Id::fexecve);
     if fd < 0 || argv.is_null() || envp.is_null() {
         return set_errno(libc::EINVAL);
     }
@@ -189,10 +165,11 @@ pub unsafe extern "C" fn posix_spawn(
     argv: Argv,
     envp: Envp,
 ) -> c_int {
+    count(Id::posix_spawn);
     if shimmed() {
         check::program(check::Target::Path(path));
     }
-    with_env(envp, |envp| match lazy::posix_spawn() {
+    with_env(envp, |envp| match real::posix_spawn() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(pid, path, actions, attr, argv, envp) },
         None => libc::ENOSYS,
@@ -213,10 +190,11 @@ pub unsafe extern "C" fn posix_spawnp(
     argv: Argv,
     envp: Envp,
 ) -> c_int {
+    count(Id::posix_spawnp);
     if shimmed() {
         path::check_spawnp(file);
     }
-    with_env(envp, |envp| match lazy::posix_spawnp() {
+    with_env(envp, |envp| match real::posix_spawnp() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(pid, file, actions, attr, argv, envp) },
         None => libc::ENOSYS,
@@ -237,10 +215,11 @@ pub unsafe extern "C" fn pidfd_spawn(
     argv: Argv,
     envp: Envp,
 ) -> c_int {
+    count(Id::pidfd_spawn);
     if shimmed() {
         check::program(check::Target::Path(path));
     }
-    with_env(envp, |envp| match lazy::pidfd_spawn() {
+    with_env(envp, |envp| match real::pidfd_spawn() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(pidfd, path, actions, attr, argv, envp) },
         None => libc::ENOSYS,
@@ -260,10 +239,11 @@ pub unsafe extern "C" fn pidfd_spawnp(
     argv: Argv,
     envp: Envp,
 ) -> c_int {
+    count(Id::pidfd_spawnp);
     if shimmed() {
         path::check_spawnp(file);
     }
-    with_env(envp, |envp| match lazy::pidfd_spawnp() {
+    with_env(envp, |envp| match real::pidfd_spawnp() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(pidfd, file, actions, attr, argv, envp) },
         None => libc::ENOSYS,
@@ -276,8 +256,9 @@ pub unsafe extern "C" fn pidfd_spawnp(
 /// As for C `system`.
 #[no_mangle]
 pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
+    count(Id::system);
     envp::repair_environ();
-    match lazy::system() {
+    match real::system() {
         // SAFETY: forwarding the caller's argument.
         Some(f) => unsafe { f(command) },
         None => set_errno(libc::ENOSYS),
@@ -290,8 +271,9 @@ pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
 /// As for C `popen`.
 #[no_mangle]
 pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *mut libc::FILE {
+    count(Id::popen);
     envp::repair_environ();
-    match lazy::popen() {
+    match real::popen() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(command, mode) },
         None => {

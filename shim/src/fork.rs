@@ -32,7 +32,8 @@
 //! Invariants: no lock, no panic; no allocation except the thread record; the fork hooks
 //! are async-signal-safe (so is `_Fork` in libc; `fork` is, in practice).
 
-use crate::{clock::set_errno, state, thread};
+use crate::hooks::{count, Id};
+use crate::{clock::set_errno, real, state, thread};
 use core::ffi::{c_int, c_long, c_ulong, c_void};
 use core::sync::atomic::Ordering;
 use detbuild_core::key::{child_key, Child, Key};
@@ -41,23 +42,6 @@ use detbuild_core::key::{child_key, Child, Key};
 pub type StartFn = unsafe extern "C" fn(*mut c_void) -> *mut c_void;
 /// A C11 `thrd_start_t`.
 pub type C11StartFn = unsafe extern "C" fn(*mut c_void) -> c_int;
-
-/// The real functions (a module of their own: the hooks have the same names).
-#[allow(non_snake_case)]
-mod real {
-    use super::{C11StartFn, StartFn};
-    use core::ffi::{c_int, c_ulong, c_void};
-
-    crate::real::reals! {
-        pthread_create(*mut libc::pthread_t, *const libc::pthread_attr_t, StartFn, *mut c_void) -> c_int;
-        thrd_create(*mut c_ulong, C11StartFn, *mut c_void) -> c_int;
-        #[eager] fork() -> libc::pid_t;
-        #[eager] _Fork() -> libc::pid_t;
-        malloc(usize) -> *mut c_void;
-        free(*mut c_void) -> ();
-    }
-}
-pub use real::resolve_all;
 
 /// What a new thread needs before its start routine runs; owned by the new thread.
 #[repr(C)]
@@ -148,6 +132,7 @@ pub unsafe extern "C" fn pthread_create(
     start: StartFn,
     arg: *mut c_void,
 ) -> c_int {
+    count(Id::pthread_create);
     let Some(real) = real::pthread_create() else {
         return libc::EAGAIN;
     };
@@ -174,6 +159,7 @@ pub unsafe extern "C" fn thrd_create(
     start: C11StartFn,
     arg: *mut c_void,
 ) -> c_int {
+    count(Id::thrd_create);
     const THRD_ERROR: c_int = 2;
     let Some(real) = real::thrd_create() else {
         return THRD_ERROR;
@@ -217,6 +203,7 @@ pub unsafe fn around_fork(fork_fn: impl FnOnce() -> isize) -> isize {
 /// The child's surviving thread is `child(thread, fork, n)` for this thread's n-th fork.
 #[no_mangle]
 pub extern "C" fn fork() -> libc::pid_t {
+    count(Id::fork);
     match real::fork() {
         // SAFETY: the real fork.
         Some(real) => unsafe { around_fork(|| real() as isize) as libc::pid_t },
@@ -227,6 +214,7 @@ pub extern "C" fn fork() -> libc::pid_t {
 /// As `fork` (glibc 2.34's `_Fork` runs no atfork handlers, so only this hook sees it).
 #[no_mangle]
 pub extern "C" fn _Fork() -> libc::pid_t {
+    count(Id::_Fork);
     match real::_Fork() {
         // SAFETY: the real _Fork.
         Some(real) => unsafe { around_fork(|| real() as isize) as libc::pid_t },

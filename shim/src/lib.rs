@@ -4,7 +4,7 @@
 //! Contract (details in each module):
 //! - [`clock`]: the REALTIME family reads `epoch + step × reads + sleeps`, per thread; other
 //!   clocks are real.
-//! - [`random`], [`devrandom`], [`syscall`]: `getrandom`, `getentropy`, `arc4random*`,
+//! - [`random`], [`vfs`], [`syscall`]: `getrandom`, `getentropy`, `arc4random*`,
 //!   `syscall(SYS_getrandom)` and reads of `/dev/urandom` & co. come from a SHA-256
 //!   counter-mode stream keyed by the seed, the command line and the working directory.
 //! - [`wait`], [`timedwait`], [`timer`]: sleeps sleep for real and move the thread's clock by
@@ -24,19 +24,23 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub mod clock;
-pub mod devrandom;
 pub mod env;
 pub mod exec;
+pub mod fd;
 pub mod fork;
+pub mod hooks;
 pub mod random;
-pub mod real;
 pub mod state;
 pub mod sys;
 pub mod syscall;
+pub mod tempname;
 pub mod thread;
 pub mod timedwait;
 pub mod timer;
+pub mod vfs;
 pub mod wait;
+
+pub use hooks::real;
 
 use core::ffi::{c_char, c_int};
 
@@ -51,15 +55,10 @@ extern "C" fn init(argc: c_int, argv: *const *const c_char, _envp: *const *const
         // Constructors run on the main thread: claim the process key for it now, before the
         // program can start a thread that would otherwise be the first to ask.
         thread::ready(&p.key);
-        devrandom::adopt_stdin();
+        vfs::adopt_stdin();
     }
     if state::mode() != state::Mode::Inert {
-        real::resolve_all();
-        exec::resolve_all();
-        fork::resolve_all();
-        wait::resolve_all();
-        timedwait::resolve_all();
-        timer::resolve_all();
+        hooks::resolve_eager();
     }
 }
 
@@ -73,10 +72,3 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
     // SAFETY: abort never returns; unreachable in practice (no code path panics by design).
     unsafe { libc::abort() }
 }
-
-/// The precompiled `core` of a debug build refers to the unwinder's personality routine even
-/// under `panic = "abort"`; nothing ever unwinds here, so an empty definition satisfies the
-/// loader.
-#[cfg(not(test))]
-#[no_mangle]
-extern "C" fn rust_eh_personality() {}

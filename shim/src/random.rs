@@ -10,6 +10,7 @@
 //!
 //! Real: everything, for programs on the `real` list (secret generators) and when inactive.
 
+use crate::hooks::{count, Id};
 use crate::{clock::set_errno, real, state, sys, thread};
 use core::ffi::{c_int, c_uint, c_void};
 use core::sync::atomic::Ordering;
@@ -43,7 +44,8 @@ unsafe fn as_buf<'a>(buf: *mut c_void, len: usize) -> &'a mut [u8] {
 /// `buf` must point to `len` writable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn getrandom(buf: *mut c_void, len: usize, flags: c_uint) -> isize {
-    if let Some(p) = state::active() {
+    count(Id::getrandom);
+    if let Some(p) = state::random() {
         let n = len.min(GETRANDOM_MAX);
         // SAFETY: caller's contract.
         fill(p, unsafe { as_buf(buf, n) });
@@ -70,7 +72,8 @@ pub unsafe extern "C" fn getrandom(buf: *mut c_void, len: usize, flags: c_uint) 
 /// `buf` must point to `len` writable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn getentropy(buf: *mut c_void, len: usize) -> c_int {
-    if let Some(p) = state::active() {
+    count(Id::getentropy);
+    if let Some(p) = state::random() {
         if len > 256 {
             return set_errno(libc::EIO);
         }
@@ -88,7 +91,8 @@ pub unsafe extern "C" fn getentropy(buf: *mut c_void, len: usize) -> c_int {
 /// Faked: 4 bytes of the stream, little-endian.
 #[no_mangle]
 pub extern "C" fn arc4random() -> u32 {
-    if let Some(p) = state::active() {
+    count(Id::arc4random);
+    if let Some(p) = state::random() {
         let mut b = [0u8; 4];
         fill(p, &mut b);
         return u32::from_le_bytes(b);
@@ -110,7 +114,8 @@ pub extern "C" fn arc4random() -> u32 {
 /// `buf` must point to `len` writable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn arc4random_buf(buf: *mut c_void, len: usize) {
-    if let Some(p) = state::active() {
+    count(Id::arc4random_buf);
+    if let Some(p) = state::random() {
         // SAFETY: caller's contract.
         return fill(p, unsafe { as_buf(buf, len) });
     }
@@ -127,7 +132,8 @@ pub unsafe extern "C" fn arc4random_buf(buf: *mut c_void, len: usize) {
 /// Faked: rejection sampling over `arc4random` (frozen in `detbuild_core::stream::uniform`).
 #[no_mangle]
 pub extern "C" fn arc4random_uniform(bound: u32) -> u32 {
-    if state::active().is_some() {
+    count(Id::arc4random_uniform);
+    if state::random().is_some() {
         return stream::uniform(bound, || arc4random());
     }
     match real::arc4random_uniform() {

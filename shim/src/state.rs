@@ -8,8 +8,11 @@
 //! call through to the real function instead of waiting.
 //!
 //! Modes:
-//! - **active**: a valid `DETBUILD` payload, not `AT_SECURE`, not on the `real` list; hooks fake.
-//! - **real**: the program is on the `real` list (`make`, `ssh-keygen`, ...); hooks pass through.
+//! - **active**: a valid `DETBUILD` payload, not `AT_SECURE`, and a policy that fakes the clock
+//!   or randomness: the process has a key, and each hook fakes what its switch says
+//!   ([`clock`], [`random`]; `detbuild_core::policy`).
+//! - **transparent**: the policy fakes neither (`make`, `ninja`): no key of its own, hooks pass
+//!   through, and exec hooks still keep the shim in its children.
 //! - **inert**: no or malformed payload, or a setuid/setcap program (`AT_SECURE`); hooks pass
 //!   through and the shim changes nothing.
 
@@ -18,15 +21,16 @@ use core::cell::UnsafeCell;
 use core::ffi::c_char;
 use core::sync::atomic::{AtomicU8, Ordering};
 use detbuild_core::key::{Key, ProcessKey};
+use detbuild_core::policy::{self, Policy};
 use detbuild_core::settings;
 
 /// What the shim does in this process.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Mode {
-    /// Hooks fake.
+    /// Keyed; hooks fake what the policy says.
     Active,
-    /// Hooks pass through (program on the `real` list).
-    Real,
+    /// Hooks pass through (the policy fakes neither the clock nor randomness).
+    Transparent,
     /// Hooks pass through (no settings, or a secure-execution program).
     Inert,
 }
@@ -41,8 +45,8 @@ pub struct Process {
     pub key: Key,
     /// The run's root key (for values shared by the whole build, like the boot id).
     pub root: Key,
-    /// Whether the wall clock is faked (`clock=logical`).
-    pub fake_clock: bool,
+    /// What this program gets faked.
+    pub policy: Policy,
 }
 
 const UNINIT: u8 = 0;
@@ -55,14 +59,14 @@ static STATE: AtomicU8 = AtomicU8::new(UNINIT);
 
 struct Slot(UnsafeCell<Process>);
 // SAFETY: written once by the thread that moved STATE from UNINIT to BUSY, read only after
-// STATE is ACTIVE (Release/Acquire), never written again.
+// STATE is ACTIVE or REAL (Release/Acquire), never written again.
 unsafe impl Sync for Slot {}
 static PROCESS: Slot = Slot(UnsafeCell::new(Process {
     epoch: 0,
     step_ns: 0,
     key: [0; 32],
     root: [0; 32],
-    fake_clock: false,
+    policy: Policy::FAKE,
 }));
 
 /// The process state if the shim is active here, initialising lazily on first use.
@@ -84,7 +88,22 @@ pub fn active() -> Option<&'static Process> {
 /// The process state if the shim is active here and fakes the clock.
 #[inline]
 pub fn clock() -> Option<&'static Process> {
-    active().filter(|p| p.fake_clock)
+    active().filter(|p| p.policy.fakes(policy::Source::Clock))
+}
+
+/// The process state if the shim is active here and fakes randomness.
+#[inline]
+pub fn random() -> Option<&'static Process> {
+    active().filter(|p| p.policy.fakes(policy::Source::Random))
+}
+
+/// The policy of this program when the shim is active or transparent here.
+pub fn policy() -> Option<Policy> {
+    match mode() {
+        // SAFETY: see Slot (PROCESS is written before ACTIVE or REAL is published).
+        Mode::Active | Mode::Transparent => Some(unsafe { (*PROCESS.0.get()).policy }),
+        Mode::Inert => None,
+    }
 }
 
 fn active_if_ready() -> Option<&'static Process> {
@@ -99,7 +118,7 @@ pub fn mode() -> Mode {
     }
     match STATE.load(Ordering::Acquire) {
         ACTIVE => Mode::Active,
-        REAL => Mode::Real,
+        REAL => Mode::Transparent,
         _ => Mode::Inert,
     }
 }
@@ -121,13 +140,16 @@ pub fn init(args: Args) {
         return;
     }
     let state = match compute(args) {
-        Some((process, Mode::Active)) => {
-            // SAFETY: we hold BUSY; nobody reads PROCESS before ACTIVE is published.
+        Some((process, mode)) => {
+            // SAFETY: we hold BUSY; nobody reads PROCESS before ACTIVE or REAL is published.
             unsafe { *PROCESS.0.get() = process };
-            ACTIVE
+            if mode == Mode::Active {
+                ACTIVE
+            } else {
+                REAL
+            }
         }
-        Some((_, Mode::Real)) => REAL,
-        _ => INERT,
+        None => INERT,
     };
     STATE.store(state, Ordering::Release);
 }
@@ -147,10 +169,10 @@ fn compute(args: Args) -> Option<(Process, Mode)> {
         step_ns: s.step_ns,
         key: s.key,
         root: s.key,
-        fake_clock: s.fake_clock,
+        policy: s.policy(argv0, arg1),
     };
-    if s.runs_real(argv0, arg1) {
-        return Some((process, Mode::Real));
+    if !process.policy.keyed() {
+        return Some((process, Mode::Transparent));
     }
     let parent = vars.parent.unwrap_or(s.key);
     let mut key = ProcessKey::new(&parent, vars.root);

@@ -11,6 +11,7 @@
 //! C declares `syscall(long number, ...)`; on x86_64 and aarch64 a fixed seven-argument
 //! definition receives the same registers, so forwarding all six possible arguments is exact.
 
+use crate::hooks::{count, Id};
 use crate::{clock, fork, random, real, timedwait, wait};
 use core::ffi::{c_long, c_void};
 
@@ -28,6 +29,7 @@ pub unsafe extern "C" fn syscall(
     e: c_long,
     f: c_long,
 ) -> c_long {
+    count(Id::syscall);
     // SAFETY (all arms): the arguments are forwarded under the caller's contract for `n`.
     unsafe {
         match n {

@@ -26,8 +26,9 @@
 //! own lock, inside libc).
 
 use crate::clock::errno;
-use crate::sys;
+use crate::hooks::{count, Id};
 use crate::wait::{finish, plan, real_deadline};
+use crate::{real, sys};
 use core::ffi::{c_char, c_int, c_long, c_uint, c_void};
 use core::sync::atomic::{AtomicU32, Ordering};
 use detbuild_core::wait::{cond_is_monotonic, futex_timeout, FutexTimeout, COND_WREFS_OFFSET};
@@ -40,35 +41,6 @@ type Cond = *mut pthread_cond_t;
 type Mutex = *mut pthread_mutex_t;
 type Rw = *mut pthread_rwlock_t;
 type Abs = *const timespec;
-
-/// The real functions behind this module's hooks.
-mod real {
-    use super::*;
-    crate::real::reals! {
-        pthread_cond_timedwait(Cond, Mutex, Abs) -> c_int;
-        pthread_cond_clockwait(Cond, Mutex, clockid_t, Abs) -> c_int;
-        sem_timedwait(*mut sem_t, Abs) -> c_int;
-        sem_clockwait(*mut sem_t, clockid_t, Abs) -> c_int;
-        pthread_mutex_timedlock(Mutex, Abs) -> c_int;
-        pthread_mutex_clocklock(Mutex, clockid_t, Abs) -> c_int;
-        pthread_rwlock_timedrdlock(Rw, Abs) -> c_int;
-        pthread_rwlock_timedwrlock(Rw, Abs) -> c_int;
-        pthread_rwlock_clockrdlock(Rw, clockid_t, Abs) -> c_int;
-        pthread_rwlock_clockwrlock(Rw, clockid_t, Abs) -> c_int;
-        pthread_timedjoin_np(pthread_t, *mut *mut c_void, Abs) -> c_int;
-        pthread_mutex_trylock(Mutex) -> c_int;
-        pthread_rwlock_tryrdlock(Rw) -> c_int;
-        pthread_rwlock_trywrlock(Rw) -> c_int;
-        pthread_tryjoin_np(pthread_t, *mut *mut c_void) -> c_int;
-        sem_trywait(*mut sem_t) -> c_int;
-        pthread_clockjoin_np(pthread_t, *mut *mut c_void, clockid_t, Abs) -> c_int;
-        mq_timedreceive(libc::mqd_t, *mut c_char, usize, *mut c_uint, Abs) -> isize;
-        mq_timedsend(libc::mqd_t, *const c_char, usize, c_uint, Abs) -> c_int;
-        cnd_timedwait(*mut c_void, *mut c_void, Abs) -> c_int;
-        mtx_timedlock(*mut c_void, Abs) -> c_int;
-    }
-}
-pub use real::resolve_all;
 
 /// C11 `thrd_*` results (glibc's `<threads.h>`).
 const THRD_SUCCESS: c_int = 0;
@@ -139,6 +111,7 @@ unsafe fn cond_monotonic(cond: Cond) -> bool {
 /// As `pthread_cond_timedwait`.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_cond_timedwait(cond: Cond, m: Mutex, abs: Abs) -> c_int {
+    count(Id::pthread_cond_timedwait);
     // SAFETY: a non-null cond points to an initialised condvar by the caller's contract.
     if !cond.is_null() && !unsafe { cond_monotonic(cond) } {
         let clocked = real::pthread_cond_clockwait().map(|f| {
@@ -170,6 +143,7 @@ macro_rules! clock_pair {
                         "# Safety\nAs libc's `", stringify!($timed), "`.")]
         #[no_mangle]
         pub unsafe extern "C" fn $timed($($arg: $ty,)* abs: Abs) -> c_int {
+            count(Id::$timed);
             let clocked = real::$clocked().map(|f| {
                 // SAFETY: the caller's object, a valid deadline.
                 move |t: &timespec| unsafe { f($($arg,)* CLOCK_MONOTONIC, t) }
@@ -197,6 +171,7 @@ macro_rules! clock_pair {
                         "# Safety\nAs libc's `", stringify!($clocked), "`.")]
         #[no_mangle]
         pub unsafe extern "C" fn $clocked($($arg: $ty,)* clock: clockid_t, abs: Abs) -> c_int {
+            count(Id::$clocked);
             if faked_clock(clock) {
                 // SAFETY: forwarding to our REALTIME hook, which translates.
                 return unsafe { $timed($($arg,)* abs) };
@@ -227,6 +202,7 @@ pub unsafe extern "C" fn pthread_cond_clockwait(
     clock: clockid_t,
     abs: Abs,
 ) -> c_int {
+    count(Id::pthread_cond_clockwait);
     let real = real::pthread_cond_clockwait();
     if faked_clock(clock) {
         let clocked = real.map(|f| {
@@ -279,6 +255,7 @@ unsafe fn errno_wait(
 /// As `sem_timedwait`.
 #[no_mangle]
 pub unsafe extern "C" fn sem_timedwait(sem: *mut sem_t, abs: Abs) -> c_int {
+    count(Id::sem_timedwait);
     let clocked = real::sem_clockwait().map(|f| {
         // SAFETY: the caller's semaphore, a valid deadline.
         move |t: &timespec| unsafe { f(sem, CLOCK_MONOTONIC, t) }
@@ -311,6 +288,7 @@ pub unsafe extern "C" fn sem_timedwait(sem: *mut sem_t, abs: Abs) -> c_int {
 /// As `sem_clockwait`.
 #[no_mangle]
 pub unsafe extern "C" fn sem_clockwait(sem: *mut sem_t, clock: clockid_t, abs: Abs) -> c_int {
+    count(Id::sem_clockwait);
     if faked_clock(clock) {
         // SAFETY: forwarding to our REALTIME hook, which translates.
         return unsafe { sem_timedwait(sem, abs) };
@@ -334,6 +312,7 @@ pub unsafe extern "C" fn mq_timedreceive(
     prio: *mut c_uint,
     abs: Abs,
 ) -> isize {
+    count(Id::mq_timedreceive);
     let Some(real) = real::mq_timedreceive() else {
         return crate::clock::set_errno(ENOSYS) as isize;
     };
@@ -360,6 +339,7 @@ pub unsafe extern "C" fn mq_timedsend(
     prio: c_uint,
     abs: Abs,
 ) -> c_int {
+    count(Id::mq_timedsend);
     let Some(real) = real::mq_timedsend() else {
         return crate::clock::set_errno(ENOSYS);
     };
@@ -390,6 +370,7 @@ fn thrd_result(r: c_int) -> c_int {
 /// As `cnd_timedwait`.
 #[no_mangle]
 pub unsafe extern "C" fn cnd_timedwait(cond: *mut c_void, mtx: *mut c_void, abs: Abs) -> c_int {
+    count(Id::cnd_timedwait);
     if crate::state::clock().is_some() {
         // SAFETY: cnd_t and mtx_t are glibc's pthread types under another name.
         let r = unsafe { pthread_cond_timedwait(cond.cast(), mtx.cast(), abs) };
@@ -408,6 +389,7 @@ pub unsafe extern "C" fn cnd_timedwait(cond: *mut c_void, mtx: *mut c_void, abs:
 /// As `mtx_timedlock`.
 #[no_mangle]
 pub unsafe extern "C" fn mtx_timedlock(mtx: *mut c_void, abs: Abs) -> c_int {
+    count(Id::mtx_timedlock);
     if crate::state::clock().is_some() {
         // SAFETY: mtx_t is glibc's pthread_mutex_t under another name.
         return thrd_result(unsafe { pthread_mutex_timedlock(mtx.cast(), abs) });

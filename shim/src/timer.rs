@@ -21,37 +21,15 @@
 //! allocation, no lock.
 
 use crate::clock::{is_faked, set_errno};
-use crate::state;
+use crate::hooks::{count, Id};
 use crate::wait::{plan, real_deadline};
+use crate::{real, state};
 use core::ffi::c_int;
-use detbuild_core::ids::{FdSet, IdSet};
+use detbuild_core::ids::IdSet;
 use libc::{clockid_t, itimerspec, sigevent, timer_t, CLOCK_REALTIME, ENOSYS};
 
-/// The real functions behind this module's hooks.
-mod real {
-    use super::*;
-    crate::real::reals! {
-        timerfd_create(clockid_t, c_int) -> c_int;
-        timerfd_settime(c_int, c_int, *const itimerspec, *mut itimerspec) -> c_int;
-        timer_create(clockid_t, *mut sigevent, *mut timer_t) -> c_int;
-        timer_settime(timer_t, c_int, *const itimerspec, *mut itimerspec) -> c_int;
-        timer_delete(timer_t) -> c_int;
-    }
-}
-pub use real::resolve_all;
-
-/// Timer descriptors on a REALTIME-family clock.
-static FDS: FdSet<16> = FdSet::new();
 /// POSIX timer ids on a REALTIME-family clock.
 static TIMERS: IdSet<256> = IdSet::new();
-
-/// Forgets a descriptor being closed (called by the `close` hook).
-#[inline]
-pub fn forget_fd(fd: c_int) {
-    if FDS.contains(fd) {
-        FDS.set(fd, false);
-    }
-}
 
 /// `new` with its absolute faked expiry translated to a real REALTIME one, or `None` when it
 /// is not one to translate (see the module docs).
@@ -75,13 +53,14 @@ unsafe fn translated(new: *const itimerspec) -> Option<itimerspec> {
 /// Real; remembers whether the new descriptor runs on a faked clock.
 #[no_mangle]
 pub extern "C" fn timerfd_create(clock: clockid_t, flags: c_int) -> c_int {
+    count(Id::timerfd_create);
     let Some(f) = real::timerfd_create() else {
         return set_errno(ENOSYS);
     };
     // SAFETY: forwarding the caller's arguments.
     let fd = unsafe { f(clock, flags) };
     if fd >= 0 && state::clock().is_some() {
-        FDS.set(fd, is_faked(clock));
+        crate::fd::set_timer(fd, is_faked(clock));
     }
     fd
 }
@@ -97,10 +76,11 @@ pub unsafe extern "C" fn timerfd_settime(
     new: *const itimerspec,
     old: *mut itimerspec,
 ) -> c_int {
+    count(Id::timerfd_settime);
     let Some(f) = real::timerfd_settime() else {
         return set_errno(ENOSYS);
     };
-    if flags & libc::TFD_TIMER_ABSTIME != 0 && FDS.contains(fd) {
+    if flags & libc::TFD_TIMER_ABSTIME != 0 && crate::fd::kind(fd) == crate::fd::Kind::Timer {
         // SAFETY: caller's contract for new.
         if let Some(spec) = unsafe { translated(new) } {
             // SAFETY: the caller's descriptor and out-param, a local itimerspec.
@@ -121,6 +101,7 @@ pub unsafe extern "C" fn timer_create(
     sev: *mut sigevent,
     id: *mut timer_t,
 ) -> c_int {
+    count(Id::timer_create);
     let Some(f) = real::timer_create() else {
         return set_errno(ENOSYS);
     };
@@ -149,6 +130,7 @@ pub unsafe extern "C" fn timer_settime(
     new: *const itimerspec,
     old: *mut itimerspec,
 ) -> c_int {
+    count(Id::timer_settime);
     let Some(f) = real::timer_settime() else {
         return set_errno(ENOSYS);
     };
@@ -169,6 +151,7 @@ pub unsafe extern "C" fn timer_settime(
 /// As `timer_delete`.
 #[no_mangle]
 pub unsafe extern "C" fn timer_delete(id: timer_t) -> c_int {
+    count(Id::timer_delete);
     TIMERS.remove(id as u64);
     match real::timer_delete() {
         // SAFETY: forwarding the caller's argument.

@@ -26,26 +26,14 @@
 //! amount fixed by its arguments (not by scheduling). Nothing here allocates or locks.
 
 use crate::clock::{advance, errno, is_faked, offset, real_clock_gettime, set_errno};
-use crate::{state, sys};
+use crate::hooks::{count, Id};
+use crate::{real, state, sys};
 use core::ffi::{c_int, c_uint};
 use core::sync::atomic::Ordering;
 use detbuild_core::clock::round_wait_ns;
 use detbuild_core::wait::{self, deadline, duration_ns, slept, split, until, valid_nsec, Deadline};
 
 type Timespec = libc::timespec;
-
-/// The real functions behind this module's hooks.
-mod real {
-    use super::*;
-    crate::real::reals! {
-        #[eager] nanosleep(*const Timespec, *mut Timespec) -> c_int;
-        #[eager] clock_nanosleep(libc::clockid_t, c_int, *const Timespec, *mut Timespec) -> c_int;
-        #[eager] usleep(libc::useconds_t) -> c_int;
-        #[eager] sleep(c_uint) -> c_uint;
-        thrd_sleep(*const Timespec, *mut Timespec) -> c_int;
-    }
-}
-pub use real::resolve_all;
 
 const ZERO: Timespec = Timespec {
     tv_sec: 0,
@@ -180,6 +168,7 @@ unsafe fn relative(req: *const Timespec) -> Option<Timespec> {
 /// `req` must be readable, `rem` null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn nanosleep(req: *const Timespec, rem: *mut Timespec) -> c_int {
+    count(Id::nanosleep);
     if let Some(p) = state::clock() {
         // SAFETY: caller's contract.
         if let Some(t) = unsafe { relative(req) } {
@@ -215,6 +204,7 @@ pub unsafe extern "C" fn clock_nanosleep(
     req: *const Timespec,
     rem: *mut Timespec,
 ) -> c_int {
+    count(Id::clock_nanosleep);
     if let Some(p) = state::clock() {
         if flags & libc::TIMER_ABSTIME == 0 {
             // SAFETY: caller's contract.
@@ -300,6 +290,7 @@ fn elapsed_since(clock: libc::clockid_t, start: &Timespec) -> u64 {
 /// Real sleep of `usec` microseconds (as glibc: a `nanosleep`); the clock advances by it.
 #[no_mangle]
 pub extern "C" fn usleep(usec: libc::useconds_t) -> c_int {
+    count(Id::usleep);
     if let Some(p) = state::clock() {
         let (tv_sec, tv_nsec) = split(u64::from(usec) * 1_000);
         // SAFETY: a local request, no remainder wanted.
@@ -324,6 +315,7 @@ pub extern "C" fn usleep(usec: libc::useconds_t) -> c_int {
 /// seconds left when interrupted, as glibc does; errno is preserved otherwise.
 #[no_mangle]
 pub extern "C" fn sleep(secs: c_uint) -> c_uint {
+    count(Id::sleep);
     if let Some(p) = state::clock() {
         let saved = errno();
         let mut left = ZERO;
@@ -351,6 +343,7 @@ pub extern "C" fn sleep(secs: c_uint) -> c_uint {
 /// `req` must be readable, `rem` null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn thrd_sleep(req: *const Timespec, rem: *mut Timespec) -> c_int {
+    count(Id::thrd_sleep);
     if let Some(p) = state::clock() {
         // SAFETY: caller's contract.
         if let Some(t) = unsafe { relative(req) } {

@@ -7,8 +7,11 @@
 //! - [`exec`]: environment repair and executable classification for the exec hooks.
 //! - [`key`]: the frozen derivation of root, process, thread, fork and file keys.
 //! - [`stream`]: the frozen counter-mode byte stream and the `arc4random_uniform` reduction.
+//! - [`policy`]: per-program switches (which sources are faked for which program).
 //! - [`settings`]: the compact payload the launcher hands to every shimmed process.
 //! - [`wait`]: how sleeps and timed waits on the faked clock translate to real waits.
+//! - [`tempname`]: templates and characters of temporary names.
+//! - [`vfs`]: the virtual-file registry and path normalization.
 //! - [`ids`]: lock-free sets of descriptors and timer ids that run on the faked clock.
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
@@ -17,6 +20,9 @@ pub mod clock;
 pub mod exec;
 pub mod ids;
 pub mod key;
+pub mod policy;
 pub mod settings;
 pub mod stream;
+pub mod tempname;
+pub mod vfs;
 pub mod wait;

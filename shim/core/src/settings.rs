@@ -2,16 +2,16 @@
 //! once per process by the shim without allocating.
 //!
 //! ```text
-//! DETBUILD=v1;epoch=1700000000;step=1000000000;key=<64 hex>;real=make,ninja,openssl:genrsa
+//! DETBUILD=v1;epoch=1700000000;step=1000000000;key=<64 hex>;prog=make=cr,openssl:req=r
 //! ```
 //!
 //! - `epoch`: whole seconds, `0..=MAX_EPOCH`.
 //! - `step`: nanoseconds added to a thread's clock per read, `MIN_STEP_NS..=MAX_STEP_NS`.
 //! - `key`: the root key of the run (see [`crate::key`]); `DETBUILD_KEY` carries the chain.
-//! - `real`: programs that run unshimmed (real clock and randomness); each entry is a program
-//!   basename, optionally `name:arg1` to match only when the first argument is `arg1`.
-//! - `clock`: `logical` (default) or `real` (the clock hooks pass through; randomness stays
-//!   faked).
+//! - `prog`: the per-program switches (see [`crate::policy`] for the entries and how they
+//!   resolve).
+//! - `clock`: `logical` (default) or `real`: the default policy's clock switch (programs'
+//!   entries may still turn it back on or off).
 //!
 //! Fields may come in any order; unknown fields are ignored so an older shim can run under a
 //! newer launcher. A payload that lacks `v1`, `epoch` or `key`, or has a malformed value, is
@@ -19,6 +19,7 @@
 
 use crate::clock::{DEFAULT_STEP_NS, MAX_EPOCH, MAX_STEP_NS, MIN_STEP_NS};
 use crate::key::{from_hex, to_hex, Key};
+use crate::policy::{Policy, Source};
 
 /// The name of the environment variable carrying the payload.
 pub const VAR: &str = "DETBUILD";
@@ -28,7 +29,7 @@ pub const ROOT_VAR: &str = "DETBUILD_ROOT";
 /// shimmed process overwrites in place with its own (see `key`).
 pub const KEY_VAR: &str = "DETBUILD_KEY";
 
-/// Parsed settings; `real` borrows the payload.
+/// Parsed settings; `programs` borrows the payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Settings<'a> {
     /// Clock epoch in seconds.
@@ -37,8 +38,8 @@ pub struct Settings<'a> {
     pub step_ns: u64,
     /// Root key.
     pub key: Key,
-    /// Comma-separated `name` or `name:arg1` entries that run unshimmed.
-    pub real: &'a [u8],
+    /// The `prog=` list: comma-separated `MATCH=LETTERS` entries ([`crate::policy`]).
+    pub programs: &'a [u8],
     /// Whether the wall clock is faked (`clock=logical`) or left real (`clock=real`).
     pub fake_clock: bool,
 }
@@ -58,7 +59,7 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
     if fields.next() != Some(b"v1") {
         return Err(PayloadError::Version);
     }
-    let (mut epoch, mut step_ns, mut key, mut real) = (None, DEFAULT_STEP_NS, None, &[][..]);
+    let (mut epoch, mut step_ns, mut key, mut programs) = (None, DEFAULT_STEP_NS, None, &[][..]);
     let mut fake_clock = true;
     for field in fields {
         let (name, value) = match field.iter().position(|&b| b == b'=') {
@@ -79,7 +80,7 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
                     .ok_or(PayloadError::Field("step"))?
             }
             b"key" => key = Some(from_hex(value).ok_or(PayloadError::Field("key"))?),
-            b"real" => real = value,
+            b"prog" => programs = value,
             b"clock" => {
                 fake_clock = match value {
                     b"logical" => true,
@@ -94,34 +95,29 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
         epoch: epoch.ok_or(PayloadError::Field("epoch"))?,
         step_ns,
         key: key.ok_or(PayloadError::Field("key"))?,
-        real,
+        programs,
         fake_clock,
     })
 }
 
 impl Settings<'_> {
-    /// Whether a program started as `argv0 arg1...` runs unshimmed: some entry of `real`
-    /// equals the basename of `argv0` and, if the entry has `:arg`, `arg1` equals it.
-    pub fn runs_real(&self, argv0: &[u8], arg1: Option<&[u8]>) -> bool {
-        let name = basename(argv0);
-        self.real
-            .split(|&b| b == b',')
-            .filter(|e| !e.is_empty())
-            .any(|entry| match entry.iter().position(|&b| b == b':') {
-                None => entry == name,
-                Some(i) => &entry[..i] == name && arg1 == Some(&entry[i + 1..]),
-            })
+    /// The policy of a program started as `argv0 arg1...`.
+    pub fn policy(&self, argv0: &[u8], arg1: Option<&[u8]>) -> Policy {
+        Policy::FAKE
+            .with(Source::Clock, self.fake_clock)
+            .resolve(self.programs, argv0, arg1)
     }
 
-    /// Writes the payload. The launcher validates `real` entries with [`valid_entry`] first.
+    /// Writes the payload. The launcher validates `programs` matchers with [`valid_entry`]
+    /// first.
     pub fn encode(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
         let hex = to_hex(&self.key);
         let hex = core::str::from_utf8(&hex).map_err(|_| core::fmt::Error)?;
-        let real = core::str::from_utf8(self.real).map_err(|_| core::fmt::Error)?;
+        let programs = core::str::from_utf8(self.programs).map_err(|_| core::fmt::Error)?;
         write!(
             out,
-            "v1;epoch={};step={};key={};real={}",
-            self.epoch, self.step_ns, hex, real
+            "v1;epoch={};step={};key={};prog={}",
+            self.epoch, self.step_ns, hex, programs
         )?;
         if !self.fake_clock {
             out.write_str(";clock=real")?;
@@ -130,7 +126,7 @@ impl Settings<'_> {
     }
 }
 
-/// Whether `entry` can appear in the `real` list: `name` or `name:arg`, neither empty, with
+/// Whether `entry` can match programs in the `prog` list: `name` or `name:arg`, neither empty, with
 /// no `/`, `,`, `;`, `:` (beyond the one separator), `=`, whitespace or control characters.
 pub fn valid_entry(entry: &str) -> bool {
     let ok = |part: &str| {
@@ -171,19 +167,19 @@ mod tests {
     use super::*;
     use crate::key::root_key;
 
-    fn sample(real: &[u8]) -> Settings<'_> {
+    fn sample(programs: &[u8]) -> Settings<'_> {
         Settings {
             epoch: 1_700_000_000,
             step_ns: 1_000,
             key: root_key(b"s"),
-            real,
+            programs,
             fake_clock: true,
         }
     }
 
     #[test]
     fn encode_then_parse_round_trips() {
-        let s = sample(b"make,openssl:genrsa");
+        let s = sample(b"make=cr,openssl:genrsa=r");
         let mut text = String::new();
         s.encode(&mut text).unwrap();
         assert!(text.starts_with("v1;epoch=1700000000;step=1000;key="));
@@ -218,15 +214,18 @@ mod tests {
     }
 
     #[test]
-    fn real_list_matches_basename_and_first_argument() {
-        let s = sample(b"make,ssh-keygen,openssl:genrsa,,");
-        assert!(s.runs_real(b"/usr/bin/make", Some(b"-j4")));
-        assert!(s.runs_real(b"make", None));
-        assert!(!s.runs_real(b"cmake", None));
-        assert!(s.runs_real(b"openssl", Some(b"genrsa")));
-        assert!(!s.runs_real(b"openssl", Some(b"dgst")));
-        assert!(!s.runs_real(b"openssl", None));
-        assert!(!sample(b"").runs_real(b"", None));
+    fn policy_starts_from_the_clock_mode_then_applies_programs() {
+        let s = sample(b"make=cr,ssh-keygen=r,openssl:genrsa=r,,");
+        assert!(!s.policy(b"/usr/bin/make", Some(b"-j4")).keyed());
+        let keygen = s.policy(b"ssh-keygen", None);
+        assert!(keygen.fakes(Source::Clock) && !keygen.fakes(Source::Random));
+        assert_eq!(s.policy(b"openssl", Some(b"dgst")), Policy::FAKE);
+        let real_clock = Settings {
+            fake_clock: false,
+            ..sample(b"date=C")
+        };
+        assert!(!real_clock.policy(b"cc", None).fakes(Source::Clock));
+        assert!(real_clock.policy(b"/bin/date", None).fakes(Source::Clock));
     }
 
     #[test]

@@ -156,18 +156,13 @@ fn build(plan: &Plan, envp: Envp, array: &mut [*const c_char], buf: &mut [u8]) -
     push(core::ptr::null())
 }
 
-crate::real::reals! {
-    putenv(*mut c_char) -> c_int;
-    setenv(*const c_char, *const c_char, c_int) -> c_int;
-}
-
 /// Puts detbuild's variables back into `environ` itself, for `system` and `popen` (see the
 /// module docs). Allocates inside libc (`putenv`, `setenv`), as those functions do anyway.
 pub fn repair_environ() {
     let Some(plan) = plan(env::environ_ptr()) else {
         return;
     };
-    if let Some(put) = putenv() {
+    if let Some(put) = crate::real::putenv() {
         for (slot, i) in [PAYLOAD, ROOT, KEY].into_iter().enumerate() {
             if let Some(entry) = env::saved_cstr(i).filter(|_| plan.add[slot]) {
                 // SAFETY: a NUL-terminated entry in a static buffer that is never written
@@ -176,7 +171,7 @@ pub fn repair_environ() {
             }
         }
     }
-    let (Some(shim), Some(set)) = (plan.shim, setenv()) else {
+    let (Some(shim), Some(set)) = (plan.shim, crate::real::setenv()) else {
         return;
     };
     if plan.asan {

@@ -1,0 +1,270 @@
+//! Per-program policy: which sources the shim fakes for a program, switch by switch.
+//!
+//! A [`Policy`] holds one switch per [`Source`]: faked (the deterministic answer) or real
+//! (passed through). Every process starts from the run's default policy (everything faked
+//! unless `[clock] mode = "real"`), then applies the entries of the program list that match
+//! it. The list travels in the payload as `prog=ENTRY,ENTRY,...`, each entry
+//! `MATCH=LETTERS`:
+//! - `MATCH` is a program's basename (`make`), or `name:arg` to match only when the first
+//!   argument is `arg` (`openssl:req`);
+//! - `LETTERS` set switches, one letter per source: lower case makes the source real, upper
+//!   case fakes it (`c`/`C` clock, `r`/`R` randomness). Unknown letters are ignored, so an
+//!   older shim runs under a newer launcher.
+//!
+//! Resolution: name-only entries apply first, then `name:arg` entries, each group in list
+//! order (the launcher lists its defaults before the user's entries), so for every switch the
+//! most specific, latest entry wins.
+//!
+//! A program that fakes neither the clock nor randomness is *transparent*: it takes no key
+//! of its own, and its children chain from its parent's key (so `make -C sub` or `make -j8`
+//! never changes what its recipes draw).
+
+use crate::settings::basename;
+
+/// A source of non-determinism the shim can answer for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The REALTIME clock family and everything timed on it.
+    Clock,
+    /// `getrandom` & co, random devices, temporary names.
+    Random,
+}
+
+impl Source {
+    /// Every source, in letter order.
+    pub const ALL: [Source; 2] = [Source::Clock, Source::Random];
+
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+
+    /// The payload letter that makes this source real (upper case fakes it).
+    pub fn letter(self) -> u8 {
+        match self {
+            Source::Clock => b'c',
+            Source::Random => b'r',
+        }
+    }
+
+    /// The config key naming this source.
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Clock => "clock",
+            Source::Random => "random",
+        }
+    }
+}
+
+/// One switch per [`Source`]: set bits are faked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy(u8);
+
+impl Policy {
+    /// Everything faked.
+    pub const FAKE: Policy = Policy(0b11);
+
+    /// Whether `source` is faked.
+    #[inline]
+    pub fn fakes(self, source: Source) -> bool {
+        self.0 & source.bit() != 0
+    }
+
+    /// This policy with `source` faked or real.
+    pub fn with(self, source: Source, fake: bool) -> Policy {
+        if fake {
+            Policy(self.0 | source.bit())
+        } else {
+            Policy(self.0 & !source.bit())
+        }
+    }
+
+    /// Whether the program takes a key of its own (see the module docs).
+    pub fn keyed(self) -> bool {
+        self.fakes(Source::Clock) || self.fakes(Source::Random)
+    }
+
+    /// Applies one entry's letters.
+    fn apply(mut self, letters: &[u8]) -> Policy {
+        for &l in letters {
+            if let Some(s) = Source::ALL
+                .iter()
+                .find(|s| s.letter() == l.to_ascii_lowercase())
+            {
+                self = self.with(*s, l.is_ascii_uppercase());
+            }
+        }
+        self
+    }
+
+    /// The policy for a program started as `argv0 arg1...` under the program list `list`
+    /// (the payload's `prog=` value), starting from `self`.
+    pub fn resolve(self, list: &[u8], argv0: &[u8], arg1: Option<&[u8]>) -> Policy {
+        let name = basename(argv0);
+        let entries = || {
+            list.split(|&b| b == b',').filter_map(|e| {
+                let eq = e.iter().position(|&b| b == b'=')?;
+                Some((&e[..eq], &e[eq + 1..]))
+            })
+        };
+        let mut policy = self;
+        for (matcher, letters) in entries() {
+            if !matcher.contains(&b':') && matcher == name {
+                policy = policy.apply(letters);
+            }
+        }
+        for (matcher, letters) in entries() {
+            if let Some(i) = matcher.iter().position(|&b| b == b':') {
+                if &matcher[..i] == name && arg1 == Some(&matcher[i + 1..]) {
+                    policy = policy.apply(letters);
+                }
+            }
+        }
+        policy
+    }
+}
+
+/// Why a default entry is on the list, for the README and `--help`.
+pub struct Default {
+    /// `name` or `name:arg`.
+    pub matcher: &'static str,
+    /// Payload letters (see the module docs).
+    pub letters: &'static str,
+    /// One line: why.
+    pub why: &'static str,
+}
+
+const DRIVER: &str = "build driver: its clock reads only compare file times (a faked clock \
+                      prints \"clock skew\" warnings); transparent to keys";
+const KEYGEN: &str = "key generator: long-lived secrets must never be predictable; keeps the \
+                      build's clock so what it certifies verifies inside the build";
+
+/// The default program list; the user's `[programs]` entries apply after it.
+pub const DEFAULTS: &[Default] = &[
+    Default {
+        matcher: "make",
+        letters: "cr",
+        why: DRIVER,
+    },
+    Default {
+        matcher: "gmake",
+        letters: "cr",
+        why: DRIVER,
+    },
+    Default {
+        matcher: "ninja",
+        letters: "cr",
+        why: DRIVER,
+    },
+    Default {
+        matcher: "ssh-keygen",
+        letters: "r",
+        why: KEYGEN,
+    },
+    Default {
+        matcher: "gpg",
+        letters: "r",
+        why: KEYGEN,
+    },
+    Default {
+        matcher: "gpg2",
+        letters: "r",
+        why: KEYGEN,
+    },
+    Default {
+        matcher: "gpgsm",
+        letters: "r",
+        why: KEYGEN,
+    },
+    Default {
+        matcher: "gpg-agent",
+        letters: "r",
+        why: KEYGEN,
+    },
+    Default {
+        matcher: "certtool",
+        letters: "r",
+        why: KEYGEN,
+    },
+    Default {
+        matcher: "openssl:genrsa",
+        letters: "r",
+        why: KEYGEN,
+    },
+    Default {
+        matcher: "openssl:genpkey",
+        letters: "r",
+        why: KEYGEN,
+    },
+    Default {
+        matcher: "openssl:gendsa",
+        letters: "r",
+        why: KEYGEN,
+    },
+    Default {
+        matcher: "openssl:req",
+        letters: "r",
+        why: KEYGEN,
+    },
+    Default {
+        matcher: "openssl:ecparam",
+        letters: "r",
+        why: KEYGEN,
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list() -> String {
+        DEFAULTS
+            .iter()
+            .map(|d| format!("{}={}", d.matcher, d.letters))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    #[test]
+    fn defaults_split_drivers_and_key_generators() {
+        let l = list();
+        let make = Policy::FAKE.resolve(l.as_bytes(), b"/usr/bin/make", Some(b"-j4"));
+        assert!(!make.fakes(Source::Clock) && !make.fakes(Source::Random));
+        assert!(!make.keyed());
+        let req = Policy::FAKE.resolve(l.as_bytes(), b"openssl", Some(b"req"));
+        assert!(req.fakes(Source::Clock) && !req.fakes(Source::Random));
+        assert!(req.keyed());
+        let dgst = Policy::FAKE.resolve(l.as_bytes(), b"openssl", Some(b"dgst"));
+        assert_eq!(dgst, Policy::FAKE);
+        assert_eq!(
+            Policy::FAKE.resolve(l.as_bytes(), b"cc", None),
+            Policy::FAKE
+        );
+    }
+
+    #[test]
+    fn specific_and_later_entries_win() {
+        let l = b"tool=cr,tool:x=C,tool=R";
+        let p = Policy::FAKE.resolve(l, b"tool", Some(b"x"));
+        assert!(p.fakes(Source::Clock) && p.fakes(Source::Random));
+        let p = Policy::FAKE.resolve(l, b"tool", Some(b"y"));
+        assert!(!p.fakes(Source::Clock) && p.fakes(Source::Random));
+    }
+
+    #[test]
+    fn unknown_letters_and_malformed_entries_are_ignored() {
+        let p = Policy::FAKE.resolve(b"a=zq,noequals,,a=c", b"a", None);
+        assert!(!p.fakes(Source::Clock) && p.fakes(Source::Random));
+        let real_clock = Policy::FAKE.with(Source::Clock, false);
+        assert_eq!(real_clock.resolve(b"a=C", b"a", None), Policy::FAKE);
+    }
+
+    #[test]
+    fn default_entries_are_well_formed() {
+        for d in DEFAULTS {
+            assert!(crate::settings::valid_entry(d.matcher), "{}", d.matcher);
+            assert!(d.letters.bytes().all(|l| Source::ALL
+                .iter()
+                .any(|s| s.letter() == l.to_ascii_lowercase())));
+        }
+    }
+}
