@@ -12,10 +12,18 @@ mod clock;
 mod example;
 /// Every way a process starts keeps the shim: exec*, spawn, system, popen, cleared envs.
 mod exec;
+/// Virtual files (random devices however spelled) and duplicated descriptors.
+mod files;
 /// Epoch sources, config, env output, exit codes, signals.
 mod launcher;
+/// The shim library's exports; programs that look up runtime symbols.
+mod library;
+/// Per-program switches.
+mod policy;
 /// getrandom & co, random devices, per-command streams.
 mod random;
+/// Temporary names from the stream.
+mod tempnames;
 /// Threads, forks, signals, early hooks, other preloads, secure programs.
 mod threads;
 /// Sleeps and timed waits take their real time and move the clock consistently.

@@ -247,3 +247,19 @@ pub fn field<'a>(text: &'a str, name: &str) -> &'a str {
         .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
         .unwrap_or_else(|| panic!("no {name}= line in:\n{text}"))
 }
+
+/// Whether `tool` is on `PATH`. Missing, the test fails under `CI=true` (`.ci/run` installs
+/// every tool the suite drives) and is skipped locally with a printed reason.
+#[track_caller]
+pub fn require_tool(tool: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()));
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{tool} is not installed; .ci/run must install it"
+        );
+        eprintln!("skipped: {tool} is not installed");
+    }
+    found
+}
