@@ -13,8 +13,11 @@
 //! - [`thread`], [`fork`]: clocks and streams are per thread, keyed by creation order: a
 //!   thread by its creator's `pthread_create`/`thrd_create` count, a forked child by its
 //!   parent's `fork`/`_Fork` count, so values never depend on scheduling.
-//! - Programs on the `real` list, setuid programs and processes without a valid `DETBUILD`
-//!   payload see everything real ([`state`]).
+//! - Per-program switches choose, program by program, which sources are faked ([`state`],
+//!   `detbuild_core::policy`); setuid programs and processes without a valid `DETBUILD`
+//!   payload see everything real.
+//! - [`hooks`]: the one table of every hooked and looked-up symbol; [`fd`]: the descriptor
+//!   table; [`vfs`]: virtual files; [`tempname`]: temporary names from the stream.
 //!
 //! Rules every hook follows: no allocation, no lock, no panic, no call to another hooked libc
 //! function (raw syscalls or `real::` pointers instead), nothing printed to stdout. The crate

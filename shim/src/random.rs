@@ -8,7 +8,8 @@
 //! stream never blocks. glibc's own `arc4random` and `getentropy` call the kernel directly,
 //! which is why they have hooks of their own.
 //!
-//! Real: everything, for programs on the `real` list (secret generators) and when inactive.
+//! Real: everything, for programs whose `random` switch is real (key generators) and when
+//! inactive.
 
 use crate::hooks::{count, Id};
 use crate::{clock::set_errno, real, state, sys, thread};

@@ -6,13 +6,13 @@
 //! distance away, so the timer fires after the intended real duration instead of at once (a
 //! faked time is years in the kernel's past). The clock of a timer is not queryable, so
 //! `timerfd_create` and `timer_create` remember which descriptors and timer ids run on a
-//! REALTIME clock, in small lock-free sets (`detbuild_core::ids`): descriptors below 1024,
-//! forgotten by our `close` hook (in [`crate::devrandom`]), and up to 256 timer ids, forgotten by
-//! `timer_delete`. Interval periods are relative and stay as they are.
+//! REALTIME clock: descriptors below 1024 in the descriptor table ([`crate::fd`], which
+//! follows `dup`s and closes), and up to 256 timer ids in a small lock-free set
+//! (`detbuild_core::ids`), forgotten by `timer_delete`. Interval periods are relative and stay as they are.
 //!
 //! Real: relative timers (coreutils `timeout` arms a relative `CLOCK_REALTIME` timer), timers
-//! on real clocks, a zero expiry (which disarms), descriptors the set does not know (a `dup`,
-//! one inherited across exec, numbers ≥ 1024), the `*_gettime` calls (they report relative
+//! on real clocks, a zero expiry (which disarms), descriptors the table does not know (one
+//! inherited across exec, numbers ≥ 1024), the `*_gettime` calls (they report relative
 //! times already), and everything when the clock is not faked. Expirations do not move the
 //! faked clock. Callers of the pre-2.3.3 `timer_*@GLIBC_2.2.5` ABI are forwarded to the
 //! current one.
