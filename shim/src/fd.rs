@@ -174,15 +174,20 @@ pub extern "C" fn close(fd: c_int) -> c_int {
     }
 }
 
+/// A descriptor syscall with plain integer arguments, in the C convention. `dup`, `dup2`,
+/// `dup3` and `close_range` are exactly this in glibc (no cancellation point, no
+/// translation), so the hooks need no symbol lookup: they are safe in signal handlers and
+/// vfork children from the first call, at no cost to process start.
+fn fd_syscall(n: libc::c_long, a: usize, b: usize, c: usize) -> c_int {
+    // SAFETY: descriptor syscalls with integer arguments touch no memory of ours.
+    c_result(unsafe { sys::syscall6(n, a, b, c, 0, 0, 0) })
+}
+
 /// `dup`: the new descriptor gets the old one's entry.
 #[no_mangle]
 pub extern "C" fn dup(fd: c_int) -> c_int {
     count(Id::dup);
-    let r = match real::dup() {
-        // SAFETY: forwarding the caller's argument.
-        Some(f) => unsafe { f(fd) },
-        None => return set_errno(libc::ENOSYS),
-    };
+    let r = fd_syscall(libc::SYS_dup, fd as usize, 0, 0);
     if r >= 0 {
         copy(fd, r);
     }
@@ -193,10 +198,12 @@ pub extern "C" fn dup(fd: c_int) -> c_int {
 #[no_mangle]
 pub extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     count(Id::dup2);
-    let r = match real::dup2() {
-        // SAFETY: forwarding the caller's arguments.
-        Some(f) => unsafe { f(old, new) },
-        None => return set_errno(libc::ENOSYS),
+    // dup2 of a descriptor onto itself only checks that it is open (there is no dup2 syscall
+    // on every architecture; this is glibc's own fallback).
+    let r = if old == new {
+        fd_syscall(libc::SYS_fcntl, old as usize, libc::F_GETFD as usize, 0).min(0) + old
+    } else {
+        fd_syscall(libc::SYS_dup3, old as usize, new as usize, 0)
     };
     if r >= 0 && old != new {
         copy(old, r);
@@ -208,11 +215,7 @@ pub extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 #[no_mangle]
 pub extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     count(Id::dup3);
-    let r = match real::dup3() {
-        // SAFETY: forwarding the caller's arguments.
-        Some(f) => unsafe { f(old, new, flags) },
-        None => return set_errno(libc::ENOSYS),
-    };
+    let r = fd_syscall(libc::SYS_dup3, old as usize, new as usize, flags as usize);
     if r >= 0 {
         copy(old, r);
     }
@@ -221,13 +224,14 @@ pub extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
 
 macro_rules! fcntl_hook {
     ($name:ident) => {
-        /// `F_DUPFD` and `F_DUPFD_CLOEXEC` copy the entry; other commands pass through. The
-        /// variadic third argument is taken as one machine word, which is how it is passed
-        /// (an integer or a pointer) on the supported ABIs.
+        /// `F_DUPFD` and `F_DUPFD_CLOEXEC` copy the entry; other commands pass through to
+        /// libc's `fcntl` (a cancellation point for `F_SETLKW`; `fcntl64` is the same function
+        /// on 64-bit targets). The variadic third argument is taken as one machine word,
+        /// which is how it is passed (an integer or a pointer) on the supported ABIs.
         #[no_mangle]
         pub extern "C" fn $name(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
             count(Id::$name);
-            let r = match real::$name() {
+            let r = match real::fcntl() {
                 // SAFETY: forwarding the caller's arguments.
                 Some(f) => unsafe { f(fd, cmd, arg) },
                 None => return set_errno(libc::ENOSYS),
@@ -258,24 +262,12 @@ pub extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_in
     if flags as c_uint & libc::CLOSE_RANGE_CLOEXEC == 0 {
         forget_range(first, last);
     }
-    match real::close_range() {
-        // SAFETY: forwarding the caller's arguments.
-        Some(f) => unsafe { f(first, last, flags) },
-        None => c_result(
-            // SAFETY: plain integer arguments.
-            unsafe {
-                sys::syscall6(
-                    libc::SYS_close_range,
-                    first as usize,
-                    last as usize,
-                    flags as usize,
-                    0,
-                    0,
-                    0,
-                )
-            },
-        ),
-    }
+    fd_syscall(
+        libc::SYS_close_range,
+        first as usize,
+        last as usize,
+        flags as usize,
+    )
 }
 
 /// `closefrom`: forgets every entry from `low` on.

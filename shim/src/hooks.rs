@@ -146,15 +146,15 @@ table! {
     hook lazy fopen(*const c_char, *const c_char) -> *mut FILE;
     hook lazy fopen64(*const c_char, *const c_char) -> *mut FILE;
     real lazy fdopen(c_int, *const c_char) -> *mut FILE;
-    // fd.rs: the descriptor table
+    // fd.rs: the descriptor table (dup*, close_range: raw syscalls; fcntl64 forwards to fcntl)
     hook eager read(c_int, *mut c_void, usize) -> isize;
     hook eager close(c_int) -> c_int;
-    hook eager dup(c_int) -> c_int;
-    hook eager dup2(c_int, c_int) -> c_int;
-    hook eager dup3(c_int, c_int, c_int) -> c_int;
+    hook lazy dup(c_int) -> c_int;
+    hook lazy dup2(c_int, c_int) -> c_int;
+    hook lazy dup3(c_int, c_int, c_int) -> c_int;
     hook eager fcntl(c_int, c_int, c_ulong) -> c_int;
-    hook eager fcntl64(c_int, c_int, c_ulong) -> c_int;
-    hook eager close_range(c_uint, c_uint, c_int) -> c_int;
+    hook lazy fcntl64(c_int, c_int, c_ulong) -> c_int;
+    hook lazy close_range(c_uint, c_uint, c_int) -> c_int;
     hook lazy closefrom(c_int) -> ();
     // tempname.rs
     hook lazy mkstemp(*mut c_char) -> c_int;

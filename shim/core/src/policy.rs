@@ -98,28 +98,49 @@ impl Policy {
 
     /// The policy for a program started as `argv0 arg1...` under the program list `list`
     /// (the payload's `prog=` value), starting from `self`.
+    ///
+    /// Every process runs this once at start, so it is one tight pass over the list that
+    /// looks only at entries starting with the program's name; `name:arg` entries that
+    /// match are applied in a second pass only if the first pass saw one.
     pub fn resolve(self, list: &[u8], argv0: &[u8], arg1: Option<&[u8]>) -> Policy {
         let name = basename(argv0);
-        let entries = || {
-            list.split(|&b| b == b',').filter_map(|e| {
-                let eq = e.iter().position(|&b| b == b'=')?;
-                Some((&e[..eq], &e[eq + 1..]))
-            })
-        };
         let mut policy = self;
-        for (matcher, letters) in entries() {
-            if !matcher.contains(&b':') && matcher == name {
-                policy = policy.apply(letters);
-            }
-        }
-        for (matcher, letters) in entries() {
-            if let Some(i) = matcher.iter().position(|&b| b == b':') {
-                if &matcher[..i] == name && arg1 == Some(&matcher[i + 1..]) {
-                    policy = policy.apply(letters);
+        let mut specific = false;
+        for_entries(list, name, |rest| match rest.split_first() {
+            Some((b'=', letters)) => policy = policy.apply(letters),
+            Some((b':', _)) => specific = true,
+            _ => {}
+        });
+        if specific {
+            for_entries(list, name, |rest| {
+                let Some((b':', rest)) = rest.split_first() else {
+                    return;
+                };
+                let Some(eq) = rest.iter().position(|&b| b == b'=') else {
+                    return;
+                };
+                if arg1 == Some(&rest[..eq]) {
+                    policy = policy.apply(&rest[eq + 1..]);
                 }
-            }
+            });
         }
         policy
+    }
+}
+
+/// Calls `f` with what follows `name` in each comma-separated entry of `list` that starts
+/// with `name`.
+fn for_entries(list: &[u8], name: &[u8], mut f: impl FnMut(&[u8])) {
+    let mut start = 0;
+    while start < list.len() {
+        let end = list[start..]
+            .iter()
+            .position(|&b| b == b',')
+            .map_or(list.len(), |i| start + i);
+        if let Some(rest) = list[start..end].strip_prefix(name) {
+            f(rest);
+        }
+        start = end + 1;
     }
 }
 
