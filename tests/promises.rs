@@ -14,6 +14,8 @@ mod example;
 mod exec;
 /// Epoch sources, config, env output, exit codes, signals.
 mod launcher;
+/// `detbuild normalize` and `--normalize`: canonical archives, damaged ones left alone.
+mod normalize;
 /// getrandom & co, random devices, per-command streams.
 mod random;
 /// Threads, forks, signals, early hooks, other preloads, secure programs.

@@ -247,3 +247,25 @@ pub fn field<'a>(text: &'a str, name: &str) -> &'a str {
         .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
         .unwrap_or_else(|| panic!("no {name}= line in:\n{text}"))
 }
+
+/// Whether every program in `tools` is on PATH. A missing one fails the test when `CI=true`
+/// (CI installs them all, see `.ci/run`) and otherwise skips it with a printed reason.
+#[track_caller]
+pub fn have_tools(tools: &[&str], package_hint: &str) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| {
+            !run(&mut native(&["sh", "-c", &format!("command -v {t}")]))
+                .status
+                .success()
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let why = format!("{missing:?} not installed (Debian: {package_hint})");
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
+    eprintln!("skipped: {why}");
+    false
+}
