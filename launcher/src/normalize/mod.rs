@@ -242,10 +242,16 @@ fn line(path: &Path, outcome: &Outcome) -> String {
         Outcome::Rewritten(f, s) => {
             format!("normalized {shown} ({f} by detbuild: {})", s.describe())
         }
-        Outcome::Unchanged(f, s) => format!(
-            "unchanged {shown} ({f} by detbuild: {}; already canonical)",
-            s.describe()
-        ),
+        Outcome::Unchanged(f, s) => {
+            let s = Stats {
+                recompressed: None,
+                ..s.clone()
+            };
+            format!(
+                "unchanged {shown} ({f} by detbuild: {}; already canonical)",
+                s.describe()
+            )
+        }
         Outcome::Skipped(why) => format!("skipped {shown} ({why})"),
     }
 }
