@@ -15,8 +15,10 @@
 //!   deflate at the level its header records (see [`gzip`]).
 //! - A damaged or truncated archive is an error, and every file is replaced atomically (a
 //!   temporary file in the same directory, renamed over it), so a file is either fully
-//!   rewritten or byte-for-byte as it was. A file whose canonical form equals its bytes is not
-//!   written at all, so normalizing twice changes nothing.
+//!   rewritten or byte-for-byte as it was. The new file keeps the old one's permissions,
+//!   times and (as root) owner; a symbolic link is followed and its target replaced; other
+//!   hard links to the file keep the old bytes. A file whose canonical form equals its bytes
+//!   is not written at all, so normalizing twice changes nothing.
 //! - An installed `strip-nondeterminism` or `add-det` is deliberately not used: its output
 //!   differs from this one (it sorts zip members, sets rather than clamps times, writes uid
 //!   1000 into zip extra fields), so the mere presence of a tool on one machine would change
@@ -216,15 +218,18 @@ pub fn normalize_file(path: &Path, rules: &Rules) -> Result<Outcome, String> {
     Ok(Outcome::Rewritten(c.format, c.stats))
 }
 
-/// Writes `bytes` to a temporary file beside `path` with its permissions and times, then
-/// renames it over `path`.
+/// Writes `bytes` to a temporary file beside `path` with its permissions, times and (where
+/// allowed) owner, then renames it over `path`.
 fn replace(path: &Path, bytes: &[u8], meta: &std::fs::Metadata) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".detbuild-normalize-")
         .tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     let file = tmp.as_file();
+    // Only root may give a file away; anyone else keeps owning what they rewrite.
+    let _ = std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()));
     file.set_permissions(meta.permissions())?;
     let times = std::fs::FileTimes::new()
         .set_accessed(meta.accessed()?)
