@@ -15,7 +15,9 @@
 //!
 //! The zip crate finds and checks the central directory (zip64 and archive comments
 //! included); every entry is read through it, which checks its CRC, before a byte is patched.
-//! Entries it cannot decompress (encrypted, or rare methods) are bounds-checked only.
+//! Entries it cannot decompress (encrypted, or rare methods) are bounds-checked only. The
+//! crate keeps one entry per name, so the central directory is then walked entry by entry:
+//! entries sharing a name (fat jars have them) are patched too.
 
 use super::{Owner, Rules, Stats};
 use std::io::Cursor;
@@ -38,22 +40,38 @@ pub fn normalize(data: &[u8], rules: &Rules) -> Result<(Vec<u8>, Stats), String>
     let damaged = |e: ZipError| format!("damaged zip ({e})");
     let mut archive = ZipArchive::new(Cursor::new(data)).map_err(damaged)?;
     let mut out = data.to_vec();
-    let mut stats = Stats {
-        entries: archive.len(),
-        ..Stats::default()
-    };
+    let mut stats = Stats::default();
+    let mut locals = std::collections::HashMap::new();
     for i in 0..archive.len() {
         // Reading an entry through checks its CRC; entries the crate cannot decompress
         // (encrypted, rare methods) are read raw, which checks that their data is present.
-        let read = archive.by_index(i).map(|f| read_through(f));
+        let read = archive.by_index(i).map(read_through);
         let (local, central) = match read {
             Err(ZipError::UnsupportedArchive(_)) => {
                 read_through(archive.by_index_raw(i).map_err(damaged)?)?
             }
             other => other.map_err(damaged)??,
         };
+        locals.insert(central, local);
+    }
+    // The crate keeps one entry per name; walking the central directory finds them all.
+    let mut at = archive.central_directory_start() as usize;
+    let mut seen = 0;
+    while out.get(at..at + 4) == Some(b"PK\x01\x02") {
+        let local = match locals.get(&at) {
+            Some(&local) => {
+                seen += 1;
+                local
+            }
+            None => local_offset(&out, at).ok_or_else(|| bad_header(at))?,
+        };
         patch(&mut out, local, false, rules, &mut stats)?;
-        patch(&mut out, central, true, rules, &mut stats)?;
+        let next = patch(&mut out, at, true, rules, &mut stats)?;
+        stats.entries += 1;
+        at = next;
+    }
+    if seen != locals.len() {
+        return Err("damaged zip (central directory entries out of place)".into());
     }
     Ok((out, stats))
 }
@@ -83,20 +101,53 @@ fn put(buf: &mut [u8], at: usize, new: &[u8], count: &mut usize) {
     }
 }
 
-/// Patches the local (`central == false`) or central header at `at`.
+fn bad_header(at: usize) -> String {
+    format!("damaged zip (bad header at byte {at})")
+}
+
+/// Where the local header of the central entry at `at` starts (from its zip64 field when the
+/// 32-bit offset is saturated).
+fn local_offset(out: &[u8], at: usize) -> Option<usize> {
+    let head = out.get(at..at + 46)?;
+    let offset = u32::from_le_bytes(head[42..46].try_into().unwrap());
+    if offset != u32::MAX {
+        return Some(offset as usize);
+    }
+    let (name_len, extra_len) = (u16_at(head, 28) as usize, u16_at(head, 30) as usize);
+    let extra = out.get(at + 46 + name_len..at + 46 + name_len + extra_len)?;
+    let mut p = 0;
+    while p + 4 <= extra.len() {
+        let (id, len) = (u16_at(extra, p), u16_at(extra, p + 2) as usize);
+        if id == 0x0001 {
+            // Present in order, each only when its 32-bit field is saturated.
+            let skip = [24, 20]
+                .iter()
+                .filter(|&&f| u32::from_le_bytes(head[f..f + 4].try_into().unwrap()) == u32::MAX)
+                .count()
+                * 8;
+            let field = extra.get(p + 4 + skip..p + 4 + skip + 8)?;
+            return usize::try_from(u64::from_le_bytes(field.try_into().unwrap())).ok();
+        }
+        p += 4 + len;
+    }
+    None
+}
+
+/// Patches the local (`central == false`) or central header at `at`; returns where the
+/// header (with its name, extra field and comment) ends.
 fn patch(
     out: &mut [u8],
     at: usize,
     central: bool,
     rules: &Rules,
     stats: &mut Stats,
-) -> Result<(), String> {
+) -> Result<usize, String> {
     let (sig, fixed, time_at, names_at): (&[u8], usize, usize, usize) = if central {
         (b"PK\x01\x02", 46, 12, 28)
     } else {
         (b"PK\x03\x04", 30, 10, 26)
     };
-    let bad = || format!("damaged zip (bad header at byte {at})");
+    let bad = || bad_header(at);
     let head = out.get(at..at + fixed).ok_or_else(bad)?;
     if &head[..4] != sig {
         return Err(bad());
@@ -105,6 +156,11 @@ fn patch(
         u16_at(head, names_at) as usize,
         u16_at(head, names_at + 2) as usize,
     );
+    let comment_len = if central {
+        u16_at(head, 32) as usize
+    } else {
+        0
+    };
     let (time, date) = (u16_at(head, time_at), u16_at(head, time_at + 2));
     if let Some(t) = dos_to_unix(date, time) {
         if t > rules.epoch {
@@ -128,7 +184,7 @@ fn patch(
     let start = at + fixed + name_len;
     let extra = out.get_mut(start..start + extra_len).ok_or_else(bad)?;
     patch_extra(extra, rules, stats);
-    Ok(())
+    Ok(start + extra_len + comment_len)
 }
 
 /// Clamps the times and (with `--owner root`) zeroes the owners in known extra fields.
@@ -296,6 +352,11 @@ mod tests {
         )
         .unwrap();
         w.write_all(b"alpha alpha alpha").unwrap();
+        let opts: FileOptions<()> = FileOptions::default()
+            .last_modified_time(when)
+            .compression_method(zip::CompressionMethod::Stored);
+        w.start_file("b.txt", opts).unwrap();
+        w.write_all(b"bravo").unwrap();
         let old = zip::DateTime::from_date_and_time(1999, 1, 2, 3, 4, 6).unwrap();
         let opts: FileOptions<()> = FileOptions::default().last_modified_time(old);
         w.start_file("old.txt", opts).unwrap();
@@ -321,9 +382,35 @@ mod tests {
         let at = ut.windows(2).position(|w| w == [0x55, 0x54]).unwrap() + 5;
         assert_eq!(ut[at..at + 4], (EPOCH as u32).to_le_bytes());
         drop(a);
-        let t = z.by_index(1).unwrap().last_modified().unwrap();
+        let t = z.by_index(2).unwrap().last_modified().unwrap();
         assert_eq!((t.year(), t.second()), (1999, 6), "older times stay");
         assert_eq!(normalize(&out, &RULES).unwrap().0, out, "idempotent");
+    }
+
+    /// The DOS time and date of the sample's 2030 entries, as stored.
+    const WHEN_2030: [u8; 4] = [0x05, 0x39, 0xa6, 0x64];
+
+    #[test]
+    fn entries_sharing_a_name_are_all_patched() {
+        let input = sample();
+        let mut dup = input.clone();
+        for i in 0..dup.len() - 5 {
+            if &dup[i..i + 5] == b"b.txt" {
+                dup[i] = b'a';
+            }
+        }
+        assert!(dup.windows(4).any(|w| w == WHEN_2030));
+        assert_eq!(
+            ZipArchive::new(Cursor::new(&dup)).unwrap().len(),
+            2,
+            "crate dedupes"
+        );
+        let (out, stats) = normalize(&dup, &RULES).unwrap();
+        assert_eq!(stats.entries, 3);
+        assert!(
+            !out.windows(4).any(|w| w == WHEN_2030),
+            "an entry kept its 2030 time"
+        );
     }
 
     #[test]
