@@ -18,6 +18,8 @@ mod files;
 mod launcher;
 /// The shim library's exports; programs that look up runtime symbols.
 mod library;
+/// `detbuild normalize` and `--normalize`: canonical archives, damaged ones left alone.
+mod normalize;
 /// Per-program switches.
 mod policy;
 /// getrandom & co, random devices, per-command streams.

@@ -10,6 +10,7 @@ Examples:
   detbuild --epoch 1700000000 -- make   pin the clock's start explicitly
   eval \"$(detbuild env)\"                put the shim into this shell's future children
   detbuild env --format make > det.mk   a Makefile can `include det.mk`
+  detbuild --normalize 'dist/*' -- make dist   then rewrite the archives it made
 
 What the command tree sees:
   time(), gettimeofday(), clock_gettime(CLOCK_REALTIME) start at the epoch in every new
@@ -40,6 +41,11 @@ pub struct Cli {
     /// Other modes.
     #[command(subcommand)]
     pub mode: Option<Mode>,
+
+    /// After the command succeeds, normalize the archives matching GLOB (relative to the
+    /// starting directory; repeatable), as `detbuild normalize` does with its defaults.
+    #[arg(long, value_name = "GLOB")]
+    pub normalize: Vec<String>,
 
     /// The command to run, after `--`.
     #[arg(last = true, value_name = "COMMAND", num_args = 1..)]
@@ -84,6 +90,8 @@ pub enum Mode {
         #[arg(long, value_enum, default_value_t = Format::Sh)]
         format: Format,
     },
+    /// Rewrite archives canonically: times clamped to the epoch, owners root (see --help).
+    Normalize(crate::normalize::NormalizeArgs),
 }
 
 /// Syntax of `detbuild env`.

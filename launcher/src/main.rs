@@ -12,6 +12,7 @@ mod config;
 mod epoch;
 mod error;
 mod layout;
+mod normalize;
 mod plan;
 mod run;
 

@@ -17,6 +17,10 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 /// Runs the chosen mode; `Ok` carries the exit status.
 pub fn main(cli: Cli) -> Result<u8, Error> {
+    if let Some(Mode::Normalize(args)) = &cli.mode {
+        let (_, _, epoch, _) = settle_epoch(&cli.opts)?;
+        return Ok(crate::normalize::main(args, epoch));
+    }
     let plan = settle(&cli.opts)?;
     let mut env = plan::child_env(&plan, std::env::var_os("LD_PRELOAD").as_ref());
     let asan = plan::asan_options(std::env::var_os("ASAN_OPTIONS").as_ref());
@@ -38,36 +42,20 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
                     eprintln!("detbuild: {name}={}", value.to_string_lossy());
                 }
             }
-            spawn(&cli.command, &env, cli.opts.no_new_privs)
+            match spawn(&cli.command, &env, cli.opts.no_new_privs)? {
+                0 if !cli.normalize.is_empty() => {
+                    crate::normalize::after_build(&cli.normalize, plan.epoch)
+                }
+                code => Ok(code),
+            }
         }
+        Some(Mode::Normalize(_)) => unreachable!("handled before settling"),
     }
 }
 
 /// Loads the config and settles epoch, seed, step and the unshimmed list.
 fn settle(opts: &Opts) -> Result<Plan, Error> {
-    let cwd =
-        std::env::current_dir().map_err(|e| fail!("cannot read the working directory: {e}"))?;
-    let config = match &opts.config {
-        Some(path) => config::load(path)?,
-        None if Path::new("detbuild.toml").is_file() => config::load(Path::new("detbuild.toml"))?,
-        None => Config {
-            fake_clock: true,
-            ..Config::default()
-        },
-    };
-    let sde = std::env::var_os("SOURCE_DATE_EPOCH");
-    let (epoch, source) = epoch::resolve(
-        opts.epoch.as_deref(),
-        sde.as_deref(),
-        config.epoch,
-        || epoch::from_git(&cwd),
-        || epoch::from_changelog(&cwd),
-    )?;
-    if source == Source::Default {
-        eprintln!(
-            "detbuild: notice: no --epoch, SOURCE_DATE_EPOCH, detbuild.toml epoch, git commit or debian/changelog; using {epoch} (1980-01-01)"
-        );
-    }
+    let (cwd, config, epoch, source) = settle_epoch(opts)?;
     let step_ns = match &opts.step {
         Some(text) => config::validate_step(text).map_err(|m| fail!("--step: {m}"))?,
         None => config
@@ -103,6 +91,35 @@ fn settle(opts: &Opts) -> Result<Plan, Error> {
         );
     }
     Ok(plan)
+}
+
+/// The working directory, the config, and the epoch with where it came from: all that
+/// `normalize` needs, settled without looking for the shim.
+pub fn settle_epoch(opts: &Opts) -> Result<(PathBuf, Config, i64, Source), Error> {
+    let cwd =
+        std::env::current_dir().map_err(|e| fail!("cannot read the working directory: {e}"))?;
+    let config = match &opts.config {
+        Some(path) => config::load(path)?,
+        None if Path::new("detbuild.toml").is_file() => config::load(Path::new("detbuild.toml"))?,
+        None => Config {
+            fake_clock: true,
+            ..Config::default()
+        },
+    };
+    let sde = std::env::var_os("SOURCE_DATE_EPOCH");
+    let (epoch, source) = epoch::resolve(
+        opts.epoch.as_deref(),
+        sde.as_deref(),
+        config.epoch,
+        || epoch::from_git(&cwd),
+        || epoch::from_changelog(&cwd),
+    )?;
+    if source == Source::Default {
+        eprintln!(
+            "detbuild: notice: no --epoch, SOURCE_DATE_EPOCH, detbuild.toml epoch, git commit or debian/changelog; using {epoch} (1980-01-01)"
+        );
+    }
+    Ok((cwd, config, epoch, source))
 }
 
 /// The environment as shell or make assignments.

@@ -252,8 +252,7 @@ pub fn field<'a>(text: &'a str, name: &str) -> &'a str {
 /// every tool the suite drives) and is skipped locally with a printed reason.
 #[track_caller]
 pub fn require_tool(tool: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()));
+    let found = on_path(tool);
     if !found {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -262,4 +261,24 @@ pub fn require_tool(tool: &str) -> bool {
         eprintln!("skipped: {tool} is not installed");
     }
     found
+}
+
+/// Whether every program in `tools` is on PATH ([`require_tool`] for each, so the same skip
+/// policy), naming the Debian package that brings them when one is missing.
+#[track_caller]
+pub fn have_tools(tools: &[&str], package_hint: &str) -> bool {
+    let missing: Vec<&str> = tools.iter().copied().filter(|t| !on_path(t)).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let why = format!("{missing:?} not installed (Debian: {package_hint})");
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
+    eprintln!("skipped: {why}");
+    false
+}
+
+/// Whether `tool` is an executable file in a `PATH` directory.
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
 }
