@@ -200,7 +200,15 @@ pub fn probe_with(name: &str, flags: &[&str]) -> PathBuf {
 /// Asserts that two runs of `make()` print different stdout (the probe really varies).
 #[track_caller]
 pub fn assert_varies(what: &str, make: impl Fn() -> Command) -> String {
+    assert_varies_apart(what, Duration::ZERO, make)
+}
+
+/// Like [`assert_varies`], with the second run starting at least `apart` after the first ended
+/// (for a probe whose output changes only that often, such as `time()`'s seconds).
+#[track_caller]
+pub fn assert_varies_apart(what: &str, apart: Duration, make: impl Fn() -> Command) -> String {
     let a = run(&mut make()).ok();
+    std::thread::sleep(apart);
     let b = run(&mut make()).ok();
     assert_ne!(
         a, b,
@@ -225,7 +233,14 @@ pub fn assert_stable(what: &str, make: impl Fn() -> Command) -> String {
 /// seed).
 #[track_caller]
 pub fn assert_promise(argv: &[&str], changed: &[&str]) -> String {
-    assert_varies(&format!("native {argv:?}"), || native(argv));
+    assert_promise_apart(argv, changed, Duration::ZERO)
+}
+
+/// [`assert_promise`] with the two native runs at least `apart` from each other (see
+/// [`assert_varies_apart`]).
+#[track_caller]
+pub fn assert_promise_apart(argv: &[&str], changed: &[&str], apart: Duration) -> String {
+    assert_varies_apart(&format!("native {argv:?}"), apart, || native(argv));
     let fixed = assert_stable(&format!("{argv:?}"), || det(&["--epoch", EPOCH], argv));
     let other = run(&mut det(changed, argv)).ok();
     assert_ne!(
@@ -247,3 +262,66 @@ pub fn field<'a>(text: &'a str, name: &str) -> &'a str {
         .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
         .unwrap_or_else(|| panic!("no {name}= line in:\n{text}"))
 }
+
+/// Whether a test's requirement is met. A missing one fails the test when `CI=true` (CI installs
+/// everything `.ci/run` lists, so a gap there is a bug) and is skipped elsewhere with the reason
+/// printed: callers `return` when this is false.
+#[track_caller]
+pub fn require(available: bool, what: &str, fix: &str) -> bool {
+    if available {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    assert!(!ci, "{what} is missing, and CI=true requires it: {fix}");
+    eprintln!("skipped: {what} is missing ({fix})");
+    false
+}
+
+/// Whether `program` is on PATH, under the [`require`] policy; `package` is the Debian package
+/// that provides it (listed in `.ci/run`).
+#[track_caller]
+pub fn require_tool(program: &str, package: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let found = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    });
+    require(
+        found,
+        &format!("`{program}`"),
+        &format!("install the Debian package `{package}`"),
+    )
+}
+
+/// Whether the tests run as root (setuid programs, other users), under the [`require`] policy.
+#[track_caller]
+pub fn require_root(why: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    require(
+        root,
+        "root privilege",
+        &format!("run the tests as root: {why}"),
+    )
+}
+
+/// One `#[test]` per case, so the first failing case does not hide the rest:
+/// `one_test_per_case!(promise, check; a, b)` defines `promise::a` running `check("a")` and
+/// `promise::b` running `check("b")`; `check` is a function or closure of the enclosing module.
+macro_rules! one_test_per_case {
+    ($module:ident, $check:expr; $($case:ident),+ $(,)?) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $case() {
+                    ($check)(stringify!($case));
+                }
+            )+
+        }
+    };
+}
+pub(crate) use one_test_per_case;
