@@ -78,24 +78,61 @@ fn thread_values_follow_creation_order_not_scheduling() {
     );
 }
 
-// Promise: within one thread the wall clock never goes backwards, and a new thread or forked
-// child starts no earlier than its creator's clock.
-#[test]
-fn a_threads_clock_never_goes_backwards() {
-    let threads = run_within(
-        &mut det(&["--epoch", EPOCH], &[&probe_argv(&probe("threads"))]),
+/// The step of [`a_threads_clock_never_goes_backwards`]: an odd one, so that real times land on
+/// its grid from the epoch only by a one-in-7000 chance each.
+const ODD_STEP_NS: u64 = 7_000;
+
+/// The `NAME clock=S.N` records of `out` whose clock is not the epoch plus a whole number of
+/// [`ODD_STEP_NS`] steps (every value the shim produces is).
+fn off_the_step_grid(out: &str) -> Vec<String> {
+    let epoch_ns = EPOCH.parse::<u64>().unwrap() * 1_000_000_000;
+    records(out)
+        .into_iter()
+        .filter(|(_, (clock, _))| {
+            let (secs, nanos) = clock.split_once('.').unwrap();
+            let ns = secs.parse::<u64>().unwrap() * 1_000_000_000 + nanos.parse::<u64>().unwrap();
+            ns < epoch_ns || (ns - epoch_ns) % ODD_STEP_NS != 0
+        })
+        .map(|(name, (clock, _))| format!("{name} clock={clock}"))
+        .collect()
+}
+
+/// Runs probe `name` natively (some record must be off the step grid, or the grid proves
+/// nothing) and under detbuild with the odd step (every record must be on it); returns the
+/// latter's output.
+#[track_caller]
+fn on_the_step_grid_under_detbuild(name: &str) -> String {
+    let probe = probe_argv(&probe(name));
+    let real = run_within(&mut native(&[&probe]), QUICK).ok();
+    assert!(
+        !off_the_step_grid(&real).is_empty(),
+        "natively every {name} record is on the step grid, so that check proves nothing:\n{real}"
+    );
+    let step = format!("{ODD_STEP_NS}ns");
+    let out = run_within(
+        &mut det(&["--epoch", EPOCH, "--step", &step], &[&probe]),
         QUICK,
     )
     .ok();
+    let off = off_the_step_grid(&out);
+    assert!(
+        off.is_empty(),
+        "{name}: clocks that are not the epoch plus whole steps: {off:?}\n{out}"
+    );
+    out
+}
+
+// Promise: within one thread the wall clock never goes backwards, and a new thread or forked
+// child starts no earlier than its creator's clock; every value read, in every thread and
+// child, is the epoch plus whole steps (natively the same probes read times off that grid).
+#[test]
+fn a_threads_clock_never_goes_backwards() {
+    let threads = on_the_step_grid_under_detbuild("threads");
     assert!(
         threads.contains("backwards=0 inherit_bad=0"),
         "a thread's clock went back, or started behind its creator's:\n{threads}"
     );
-    let forks = run_within(
-        &mut det(&["--epoch", EPOCH], &[&probe_argv(&probe("forks"))]),
-        QUICK,
-    )
-    .ok();
+    let forks = on_the_step_grid_under_detbuild("forks");
     assert_eq!(forks.matches("clock_ok=1").count(), 10, "{forks}");
 }
 
