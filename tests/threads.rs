@@ -86,7 +86,7 @@ const ODD_STEP_NS: u64 = 7_000;
 /// [`ODD_STEP_NS`] steps (every value the shim produces is).
 fn off_the_step_grid(out: &str) -> Vec<String> {
     let epoch_ns = EPOCH.parse::<u64>().unwrap() * 1_000_000_000;
-    records(out)
+    let mut off: Vec<String> = records(out)
         .into_iter()
         .filter(|(_, (clock, _))| {
             let (secs, nanos) = clock.split_once('.').unwrap();
@@ -94,7 +94,9 @@ fn off_the_step_grid(out: &str) -> Vec<String> {
             ns < epoch_ns || (ns - epoch_ns) % ODD_STEP_NS != 0
         })
         .map(|(name, (clock, _))| format!("{name} clock={clock}"))
-        .collect()
+        .collect();
+    off.sort();
+    off
 }
 
 /// Runs probe `name` natively (some record must be off the step grid, or the grid proves
