@@ -110,6 +110,9 @@ fn monotonic_clock_stays_real() {
 // Promise: Python's time.time() and time.time_ns() are fixed by the epoch.
 #[test]
 fn python_time_is_fixed() {
+    if !require_tool("python3", "python3") {
+        return;
+    }
     assert_promise(
         &[
             "python3",

@@ -287,6 +287,9 @@ fn timeout_5_sleep_1_succeeds_in_one_second() {
 // time.sleep is clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME)).
 #[test]
 fn python_sees_its_sleep_in_the_wall_clock() {
+    if !require_tool("python3", "python3") {
+        return;
+    }
     let script =
         "import time; t = time.time(); time.sleep(1); d = time.time() - t; print(d >= 1, round(d, 6))";
     let argv = ["python3", "-c", script];
@@ -305,6 +308,9 @@ fn python_sees_its_sleep_in_the_wall_clock() {
 // Promise: GNU make -j4 runs four sleeping recipes in parallel, in about one second.
 #[test]
 fn make_j4_runs_sleeping_recipes_in_parallel() {
+    if !require_tool("make", "make") {
+        return;
+    }
     let dir = tempdir("make-sleeps");
     let recipes: String = (1..=4)
         .map(|i| format!("t{i}:\n\tsleep 1; date +%s > $@\n"))
@@ -386,6 +392,9 @@ os._exit(0)
 // subprocess.run(timeout=...) expiring or not, concurrent.futures) behave as natively.
 #[test]
 fn python_threading_timeouts_behave_as_natively() {
+    if !require_tool("python3", "python3") {
+        return;
+    }
     let argv = ["python3", "-c", PYTHON_THREADS];
     let [(n, _), (d, _)] = both(&["--epoch", EPOCH], &argv, LIMIT);
     let strip = |s: &str| s.replace("first_time_near_epoch=n/a\n", "");
@@ -402,6 +411,9 @@ fn python_threading_timeouts_behave_as_natively() {
 // time under detbuild, and System.currentTimeMillis is faked (at the epoch).
 #[test]
 fn java_waits_take_their_real_time_and_millis_are_faked() {
+    if !require_tool("java", "default-jdk-headless") {
+        return;
+    }
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/probes/Waits.java");
     let argv = ["java", src.to_str().unwrap()];
     let limit = Duration::from_secs(120);

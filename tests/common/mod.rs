@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -263,9 +263,9 @@ pub fn field<'a>(text: &'a str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name}= line in:\n{text}"))
 }
 
-/// Whether a test's requirement is met. A missing one fails the test when `CI=true` (CI installs
-/// everything `.ci/run` lists, so a gap there is a bug) and is skipped elsewhere with the reason
-/// printed: callers `return` when this is false.
+/// Whether a test's requirement is met (the one skip policy). A missing one fails the test when
+/// `CI=true` (CI installs everything `.ci/run` lists, so a gap there is a bug) and elsewhere is
+/// skipped with the reason printed: callers `return` when this is false.
 #[track_caller]
 pub fn require(available: bool, what: &str, fix: &str) -> bool {
     if available {
@@ -273,7 +273,13 @@ pub fn require(available: bool, what: &str, fix: &str) -> bool {
     }
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     assert!(!ci, "{what} is missing, and CI=true requires it: {fix}");
-    eprintln!("skipped: {what} is missing ({fix})");
+    // Straight to the stderr descriptor: the test harness captures eprintln!, and a skip must
+    // show in a plain `cargo test`.
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "skipped {}: {what} is missing ({fix})",
+        std::thread::current().name().unwrap_or("a test")
+    );
     false
 }
 
@@ -295,13 +301,17 @@ pub fn require_tool(program: &str, package: &str) -> bool {
     )
 }
 
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// Whether the tests run as root (setuid programs, other users), under the [`require`] policy.
 #[track_caller]
 pub fn require_root(why: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
     require(
-        root,
+        is_root(),
         "root privilege",
         &format!("run the tests as root: {why}"),
     )
