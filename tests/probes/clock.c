@@ -1,6 +1,6 @@
-/* Prints wall-clock entry points, one `name=value` line each: every one in a fixed order when
- * run without arguments, only the named ones (in argument order) otherwise. */
+/* Prints wall-clock entry points, one `name=value` line each (see entry_points.h for which). */
 #define _GNU_SOURCE
+#include "entry_points.h"
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -51,10 +51,7 @@ static void p_syscall_clock_gettime(const char *name) {
     printf("%s=%lld.%09ld\n", name, (long long)t.tv_sec, t.tv_nsec);
 }
 
-static const struct {
-    const char *name;
-    void (*print)(const char *);
-} entries[] = {
+static const struct entry_point entries[] = {
     {"time", p_time},
     {"gettimeofday", p_gettimeofday},
     {"realtime", p_realtime},
@@ -64,23 +61,4 @@ static const struct {
     {"ftime", p_ftime},
     {"syscall_clock_gettime", p_syscall_clock_gettime},
 };
-enum { N_ENTRIES = sizeof entries / sizeof entries[0] };
-
-int main(int argc, char **argv) {
-    if (argc == 1) {
-        for (int i = 0; i < N_ENTRIES; i++)
-            entries[i].print(entries[i].name);
-        return 0;
-    }
-    for (int a = 1; a < argc; a++) {
-        int i = 0;
-        while (i < N_ENTRIES && strcmp(entries[i].name, argv[a]) != 0)
-            i++;
-        if (i == N_ENTRIES) {
-            fprintf(stderr, "clock: unknown entry point %s\n", argv[a]);
-            return 2;
-        }
-        entries[i].print(entries[i].name);
-    }
-    return 0;
-}
+ENTRY_POINTS_MAIN(entries)

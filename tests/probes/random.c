@@ -1,9 +1,8 @@
-/* Prints bytes from randomness entry points, one `name=hex` line each: only the entry points
- * named by arguments (in argument order), or every one in a fixed order when no argument names
- * one. Other arguments are ignored: they are there for per-program policies that look at the
- * command line (a copy of this probe named `openssl`, run as `openssl genrsa`). */
+/* Prints bytes from randomness entry points, one `name=hex` line each (see entry_points.h for
+ * which). */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include "entry_points.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,10 +105,7 @@ static void p_uuid(const char *name) {
         fclose(f);
 }
 
-static const struct {
-    const char *name;
-    void (*print)(const char *);
-} entries[] = {
+static const struct entry_point entries[] = {
     {"getrandom", p_getrandom},
     {"getentropy", p_getentropy},
     {"arc4random", p_arc4random},
@@ -125,18 +121,4 @@ static const struct {
     {"fopen_urandom", p_fopen_urandom},
     {"uuid", p_uuid},
 };
-enum { N_ENTRIES = sizeof entries / sizeof entries[0] };
-
-int main(int argc, char **argv) {
-    int selected = 0;
-    for (int a = 1; a < argc; a++)
-        for (int i = 0; i < N_ENTRIES; i++)
-            if (!strcmp(entries[i].name, argv[a])) {
-                entries[i].print(entries[i].name);
-                selected++;
-            }
-    if (!selected)
-        for (int i = 0; i < N_ENTRIES; i++)
-            entries[i].print(entries[i].name);
-    return 0;
-}
+ENTRY_POINTS_MAIN(entries)
