@@ -2,35 +2,46 @@
 //! advances a fixed step per read; monotonic and CPU clocks stay real.
 
 use crate::common::*;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Entry point `name` of the clock probe, alone in a fresh program: it varies natively, is
+/// byte-identical across runs under detbuild and moves with the epoch; being the program's
+/// first read, it is the epoch itself. The native runs are a second apart for `time`'s
+/// seconds, 20 ms for the others (the coarse clock ticks every few milliseconds).
+#[track_caller]
+fn wall_clock_entry_point(name: &str) {
+    let probe = probe("clock");
+    let apart = Duration::from_millis(if name == "time" { 1000 } else { 20 });
+    let out = assert_promise_apart(&[probe.to_str().unwrap(), name], OTHER_EPOCH, apart);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let value = field(&out, name);
+    let (secs, fraction) = value.split_once('.').unwrap_or((value, ""));
+    assert_eq!(
+        secs, EPOCH,
+        "{name}: the first read is not the epoch:\n{out}"
+    );
+    assert!(
+        fraction.bytes().all(|b| b == b'0'),
+        "{name}: the first read is not the epoch:\n{out}"
+    );
+}
 
 // Promise: every C wall-clock entry point (time, gettimeofday, clock_gettime REALTIME /
 // COARSE / TAI, timespec_get, ftime, syscall(SYS_clock_gettime)) is fixed by the epoch.
-#[test]
-fn c_wall_clock_entry_points_are_fixed_by_the_epoch() {
-    let probe = probe("clock");
-    let out = assert_promise(&[probe.to_str().unwrap()], OTHER_EPOCH);
-    assert_eq!(
-        field(&out, "time"),
-        EPOCH,
-        "the first read is the epoch itself:\n{out}"
-    );
-    assert_eq!(out.lines().count(), 8, "{out}");
-    for line in out.lines() {
-        let secs: i64 = line
-            .split('=')
-            .nth(1)
-            .unwrap()
-            .split('.')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert!(
-            (1_700_000_000..1_700_000_100).contains(&secs),
-            "{line} is not near the epoch"
-        );
-    }
-}
+one_test_per_case!(
+    c_wall_clock_entry_point_is_fixed_by_the_epoch,
+    wall_clock_entry_point;
+    time,
+    gettimeofday,
+    realtime,
+    realtime_coarse,
+    tai,
+    timespec_get,
+    ftime,
+    syscall_clock_gettime,
+);
 
 // Promise: `detbuild -- date +%s.%N` prints the same line every run.
 #[test]
@@ -64,6 +75,7 @@ fn each_read_advances_by_the_step() {
         ("ftime", "1700000000.006".to_string()),
         ("syscall_clock_gettime", "1700000000.007000000".to_string()),
     ];
+    assert_eq!(out.lines().count(), expect.len(), "{out}");
     for (name, value) in expect {
         assert_eq!(field(&out, name), value, "{name} in\n{out}");
     }
@@ -98,6 +110,9 @@ fn monotonic_clock_stays_real() {
 // Promise: Python's time.time() and time.time_ns() are fixed by the epoch.
 #[test]
 fn python_time_is_fixed() {
+    if !require_tool("python3", "python3") {
+        return;
+    }
     assert_promise(
         &[
             "python3",
@@ -121,23 +136,93 @@ fn clock_mode_real_leaves_the_clock_alone() {
     assert_varies("date under clock mode real", make);
 }
 
-// Promise: processes outside the launched tree keep the real clock while it runs.
+/// Creates the files `go` and `done` in its directory when dropped, so the two sides of
+/// [`processes_outside_the_tree_are_untouched`] end even when the test fails half-way.
+struct Release(PathBuf);
+
+impl Release {
+    fn signal(&self, name: &str) {
+        std::fs::write(self.0.join(name), "").unwrap();
+    }
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.0.join("go"), "");
+        let _ = std::fs::write(self.0.join("done"), "");
+    }
+}
+
+/// `SIDE PROBE`: says it is ready, waits for `go`, runs PROBE; the inside side then stays alive
+/// until `done`.
+const SIDE: &str = r#"wait_for() { while [ ! -e "$1" ]; do sleep 0.01; done; }
+touch "ready-$1"; wait_for go; "$2"; [ "$1" = outside ] || wait_for done"#;
+
+/// The seconds of each `name=secs[.fraction]` line.
+fn seconds(out: &str) -> Vec<u64> {
+    out.lines()
+        .map(|l| {
+            let value = l.split_once('=').unwrap().1;
+            value.split('.').next().unwrap().parse().unwrap()
+        })
+        .collect()
+}
+
+// Promise: processes outside the launched tree keep the real clock while it runs: released at
+// the same moment, a program inside the tree reads the epoch and one outside reads real time.
 #[test]
 fn processes_outside_the_tree_are_untouched() {
-    let mut inside = det(&["--epoch", "1000000000"], &["sleep", "2"]);
-    let child = inside.spawn().unwrap();
+    let dir = tempdir("outside");
     let probe = probe("clock");
-    let out = run(&mut native(&[probe.to_str().unwrap()])).ok();
+    let probe = probe.to_str().unwrap();
+    let release = Release(dir.clone());
+    let start = |mut cmd: Command| {
+        cmd.current_dir(&dir);
+        std::thread::spawn(move || run(&mut cmd))
+    };
+    let inside = start(det(
+        &["--epoch", "1000000000"],
+        &["sh", "-c", SIDE, "sh", "inside", probe],
+    ));
+    let outside = start(native(&["sh", "-c", SIDE, "sh", "outside", probe]));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(dir.join("ready-inside").exists() && dir.join("ready-outside").exists()) {
+        assert!(
+            Instant::now() < deadline && !inside.is_finished() && !outside.is_finished(),
+            "the two sides did not both get ready within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    release.signal("go");
+    let finished = |side: std::thread::JoinHandle<Output>| {
+        side.join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+            .ok()
+    };
+    let outside = finished(outside);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let seen: u64 = field(&out, "time").parse().unwrap();
     assert!(
-        seen.abs_diff(now) < 60,
-        "outside process saw {seen}, real time is {now}"
+        !inside.is_finished(),
+        "the inside program ended before the outside one had read the clock"
     );
-    let mut child = child;
-    let _ = child.kill();
-    let _ = child.wait();
+    release.signal("done");
+    let inside = finished(inside);
+
+    assert_eq!(field(&inside, "time"), "1000000000", "{inside}");
+    for secs in seconds(&inside) {
+        assert!(
+            (1_000_000_000..1_000_000_100).contains(&secs),
+            "the inside program is not at the epoch:\n{inside}"
+        );
+    }
+    assert_eq!(seconds(&outside).len(), 8, "{outside}");
+    for secs in seconds(&outside) {
+        assert!(
+            secs.abs_diff(now) < 60,
+            "the outside program saw {secs}, real time is {now}:\n{outside}"
+        );
+    }
 }

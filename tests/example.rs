@@ -34,6 +34,12 @@ fn build(label: &str, prefix: Option<&[&str]>) -> (PathBuf, Vec<u8>) {
 // in different directories, while native builds differ.
 #[test]
 fn hello_builds_identically_under_detbuild() {
+    if !require_tool("make", "make") {
+        return;
+    }
+    if !require_tool("python3", "python3") {
+        return;
+    }
     let (_, n1) = build("hello-native1", None);
     let (_, n2) = build("hello-native2", None);
     assert_ne!(

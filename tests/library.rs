@@ -25,7 +25,7 @@ fn table() -> BTreeSet<String> {
 // (`rust_eh_personality` made rustc abort) and no hook missing from the table.
 #[test]
 fn the_library_exports_exactly_the_hook_table() {
-    if !require_tool("nm") {
+    if !require_tool("nm", "binutils") {
         return;
     }
     let out = run(&mut native(&[
@@ -55,7 +55,7 @@ fn the_library_exports_exactly_the_hook_table() {
 // own message), instead of aborting in the shim's unwinder stub.
 #[test]
 fn rustc_reports_compile_errors_as_natively() {
-    if !require_tool("rustc") {
+    if !require_tool("rustc", "rustc (or rustup)") {
         return;
     }
     let dir = tempdir("rustc-error");

@@ -41,7 +41,7 @@ const TIME_AND_RANDOM: &[&str] = &[
 // randomness stays deterministic.
 #[test]
 fn one_switch_changes_one_source() {
-    if !require_tool("python3") {
+    if !require_tool("python3", "python3") {
         return;
     }
     let dir = tempdir("one-switch");

@@ -78,24 +78,63 @@ fn thread_values_follow_creation_order_not_scheduling() {
     );
 }
 
-// Promise: within one thread the wall clock never goes backwards, and a new thread or forked
-// child starts no earlier than its creator's clock.
-#[test]
-fn a_threads_clock_never_goes_backwards() {
-    let threads = run_within(
-        &mut det(&["--epoch", EPOCH], &[&probe_argv(&probe("threads"))]),
+/// The step of [`a_threads_clock_never_goes_backwards`]: an odd one, so that real times land on
+/// its grid from the epoch only by a one-in-7000 chance each.
+const ODD_STEP_NS: u64 = 7_000;
+
+/// The `NAME clock=S.N` records of `out` whose clock is not the epoch plus a whole number of
+/// [`ODD_STEP_NS`] steps (every value the shim produces is).
+fn off_the_step_grid(out: &str) -> Vec<String> {
+    let epoch_ns = EPOCH.parse::<u64>().unwrap() * 1_000_000_000;
+    let mut off: Vec<String> = records(out)
+        .into_iter()
+        .filter(|(_, (clock, _))| {
+            let (secs, nanos) = clock.split_once('.').unwrap();
+            let ns = secs.parse::<u64>().unwrap() * 1_000_000_000 + nanos.parse::<u64>().unwrap();
+            ns < epoch_ns || (ns - epoch_ns) % ODD_STEP_NS != 0
+        })
+        .map(|(name, (clock, _))| format!("{name} clock={clock}"))
+        .collect();
+    off.sort();
+    off
+}
+
+/// Runs probe `name` natively (some record must be off the step grid, or the grid proves
+/// nothing) and under detbuild with the odd step (every record must be on it); returns the
+/// latter's output.
+#[track_caller]
+fn on_the_step_grid_under_detbuild(name: &str) -> String {
+    let probe = probe_argv(&probe(name));
+    let real = run_within(&mut native(&[&probe]), QUICK).ok();
+    assert!(
+        !off_the_step_grid(&real).is_empty(),
+        "natively every {name} record is on the step grid, so that check proves nothing:\n{real}"
+    );
+    let step = format!("{ODD_STEP_NS}ns");
+    let out = run_within(
+        &mut det(&["--epoch", EPOCH, "--step", &step], &[&probe]),
         QUICK,
     )
     .ok();
+    let off = off_the_step_grid(&out);
+    assert!(
+        off.is_empty(),
+        "{name}: clocks that are not the epoch plus whole steps: {off:?}\n{out}"
+    );
+    out
+}
+
+// Promise: within one thread the wall clock never goes backwards, and a new thread or forked
+// child starts no earlier than its creator's clock; every value read, in every thread and
+// child, is the epoch plus whole steps (natively the same probes read times off that grid).
+#[test]
+fn a_threads_clock_never_goes_backwards() {
+    let threads = on_the_step_grid_under_detbuild("threads");
     assert!(
         threads.contains("backwards=0 inherit_bad=0"),
         "a thread's clock went back, or started behind its creator's:\n{threads}"
     );
-    let forks = run_within(
-        &mut det(&["--epoch", EPOCH], &[&probe_argv(&probe("forks"))]),
-        QUICK,
-    )
-    .ok();
+    let forks = on_the_step_grid_under_detbuild("forks");
     assert_eq!(forks.matches("clock_ok=1").count(), 10, "{forks}");
 }
 
@@ -205,8 +244,7 @@ fn an_allocator_that_reads_the_clock_does_not_deadlock() {
 
 /// `argv` run as an unprivileged user (uid/gid 65534 via setpriv when we are root).
 fn as_nobody(argv: &[&str]) -> Command {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !is_root() {
         return native(argv);
     }
     let mut cmd = native(&[
@@ -227,13 +265,16 @@ fn shared_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Whether [`as_nobody`] can run (it needs setpriv when we are root), under the skip policy.
 #[track_caller]
-fn require_fakeroot() {
-    let found = run(&mut native(&["sh", "-c", "command -v fakeroot"])).status;
-    assert!(
-        found.success(),
-        "fakeroot is not installed: install the Debian package `fakeroot`"
-    );
+fn can_run_as_nobody() -> bool {
+    !is_root() || require_tool("setpriv", "util-linux")
+}
+
+/// Whether the fakeroot tests can run, under the skip policy.
+#[track_caller]
+fn require_fakeroot() -> bool {
+    require_tool("fakeroot", "fakeroot") && can_run_as_nobody()
 }
 
 const FAKEROOT_SCRIPT: &str = "id -u; date +%s; touch f; stat -c %U f";
@@ -242,7 +283,9 @@ const FAKEROOT_SCRIPT: &str = "id -u; date +%s; touch f; stat -c %U f";
 // and the faked date both hold.
 #[test]
 fn fakeroot_inside_detbuild_keeps_both_fakes() {
-    require_fakeroot();
+    if !require_fakeroot() {
+        return;
+    }
     let dir = shared_dir("fakeroot-inside");
     let det_bin = detbuild_bin();
     let mut cmd = as_nobody(&[
@@ -264,7 +307,9 @@ fn fakeroot_inside_detbuild_keeps_both_fakes() {
 // identity and the faked date both hold.
 #[test]
 fn detbuild_inside_fakeroot_keeps_both_fakes() {
-    require_fakeroot();
+    if !require_fakeroot() {
+        return;
+    }
     let dir = shared_dir("fakeroot-outside");
     let det_bin = detbuild_bin();
     let mut cmd = as_nobody(&[
@@ -280,6 +325,18 @@ fn detbuild_inside_fakeroot_keeps_both_fakes() {
     cmd.current_dir(&dir);
     let out = run_within(&mut cmd, QUICK).ok();
     assert_eq!(out, format!("0\n{EPOCH}\nroot\n"));
+}
+
+/// Whether gcc finds its AddressSanitizer runtime, under the skip policy.
+#[track_caller]
+fn require_asan() -> bool {
+    let out = run(&mut native(&["gcc", "-print-file-name=libasan.so"])).ok();
+    let found = Path::new(out.trim()).is_absolute() && Path::new(out.trim()).exists();
+    require(
+        found,
+        "gcc's AddressSanitizer runtime",
+        "install the Debian package `libasan8` (gcc 12's)",
+    )
 }
 
 /// tests/probes/NAME.c built with AddressSanitizer (once per test run; tests share it).
@@ -313,6 +370,9 @@ fn asan_probe(name: &str) -> PathBuf {
 // interceptor) stay deterministic.
 #[test]
 fn asan_programs_run_with_a_faked_clock() {
+    if !require_asan() {
+        return;
+    }
     let clock = probe_argv(&asan_probe("clock"));
     let out = run_within(&mut det(&["--epoch", EPOCH], &[&clock]), QUICK).ok();
     assert_eq!(field(&out, "time"), EPOCH, "{out}");
@@ -327,6 +387,9 @@ fn asan_programs_run_with_a_faked_clock() {
 // repaired environment carries the shim back together with ASan's link-order exemption.
 #[test]
 fn asan_programs_run_after_env_i() {
+    if !require_asan() {
+        return;
+    }
     let clock = probe_argv(&asan_probe("clock"));
     let out = run_within(&mut det(&["--epoch", EPOCH], &["env", "-i", &clock]), QUICK).ok();
     assert_eq!(field(&out, "time"), EPOCH, "{out}");
@@ -337,12 +400,11 @@ fn asan_programs_run_after_env_i() {
 #[test]
 fn setuid_programs_are_real_unless_no_new_privs() {
     use std::os::unix::fs::PermissionsExt;
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "this test must run as root: it makes a setuid-root program and runs it as uid 65534"
-    );
+    if !(require_root("it makes a setuid-root program and runs it as uid 65534")
+        && can_run_as_nobody())
+    {
+        return;
+    }
     let dir = tempdir("setuid");
     let copy = dir.join("clock");
     std::fs::copy(probe("clock"), &copy).unwrap();

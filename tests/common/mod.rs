@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -200,7 +200,15 @@ pub fn probe_with(name: &str, flags: &[&str]) -> PathBuf {
 /// Asserts that two runs of `make()` print different stdout (the probe really varies).
 #[track_caller]
 pub fn assert_varies(what: &str, make: impl Fn() -> Command) -> String {
+    assert_varies_apart(what, Duration::ZERO, make)
+}
+
+/// Like [`assert_varies`], with the second run starting at least `apart` after the first ended
+/// (for a probe whose output changes only that often, such as `time()`'s seconds).
+#[track_caller]
+pub fn assert_varies_apart(what: &str, apart: Duration, make: impl Fn() -> Command) -> String {
     let a = run(&mut make()).ok();
+    std::thread::sleep(apart);
     let b = run(&mut make()).ok();
     assert_ne!(
         a, b,
@@ -225,7 +233,14 @@ pub fn assert_stable(what: &str, make: impl Fn() -> Command) -> String {
 /// seed).
 #[track_caller]
 pub fn assert_promise(argv: &[&str], changed: &[&str]) -> String {
-    assert_varies(&format!("native {argv:?}"), || native(argv));
+    assert_promise_apart(argv, changed, Duration::ZERO)
+}
+
+/// [`assert_promise`] with the two native runs at least `apart` from each other (see
+/// [`assert_varies_apart`]).
+#[track_caller]
+pub fn assert_promise_apart(argv: &[&str], changed: &[&str], apart: Duration) -> String {
+    assert_varies_apart(&format!("native {argv:?}"), apart, || native(argv));
     let fixed = assert_stable(&format!("{argv:?}"), || det(&["--epoch", EPOCH], argv));
     let other = run(&mut det(changed, argv)).ok();
     assert_ne!(
@@ -248,37 +263,82 @@ pub fn field<'a>(text: &'a str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name}= line in:\n{text}"))
 }
 
-/// Whether `tool` is on `PATH`. Missing, the test fails under `CI=true` (`.ci/run` installs
-/// every tool the suite drives) and is skipped locally with a printed reason.
+/// Whether a test's requirement is met (the one skip policy). A missing one fails the test when
+/// `CI=true` (CI installs everything `.ci/run` lists, so a gap there is a bug) and elsewhere is
+/// skipped with the reason printed: callers `return` when this is false.
 #[track_caller]
-pub fn require_tool(tool: &str) -> bool {
-    let found = on_path(tool);
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} is not installed; .ci/run must install it"
-        );
-        eprintln!("skipped: {tool} is not installed");
-    }
-    found
-}
-
-/// Whether every program in `tools` is on PATH ([`require_tool`] for each, so the same skip
-/// policy), naming the Debian package that brings them when one is missing.
-#[track_caller]
-pub fn have_tools(tools: &[&str], package_hint: &str) -> bool {
-    let missing: Vec<&str> = tools.iter().copied().filter(|t| !on_path(t)).collect();
-    if missing.is_empty() {
+pub fn require(available: bool, what: &str, fix: &str) -> bool {
+    if available {
         return true;
     }
-    let why = format!("{missing:?} not installed (Debian: {package_hint})");
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
-    eprintln!("skipped: {why}");
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    assert!(!ci, "{what} is missing, and CI=true requires it: {fix}");
+    // Straight to the stderr descriptor: the test harness captures eprintln!, and a skip must
+    // show in a plain `cargo test`.
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "skipped {}: {what} is missing ({fix})",
+        std::thread::current().name().unwrap_or("a test")
+    );
     false
 }
 
-/// Whether `tool` is an executable file in a `PATH` directory.
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+/// Whether `program` is on PATH, under the [`require`] policy; `package` is the Debian package
+/// that provides it (listed in `.ci/run`).
+#[track_caller]
+pub fn require_tool(program: &str, package: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let found = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    });
+    require(
+        found,
+        &format!("`{program}`"),
+        &format!("install the Debian package `{package}`"),
+    )
+}
+
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether the tests run as root (setuid programs, other users), under the [`require`] policy.
+#[track_caller]
+pub fn require_root(why: &str) -> bool {
+    require(
+        is_root(),
+        "root privilege",
+        &format!("run the tests as root: {why}"),
+    )
+}
+
+/// One `#[test]` per case, so the first failing case does not hide the rest:
+/// `one_test_per_case!(promise, check; a, b)` defines `promise::a` running `check("a")` and
+/// `promise::b` running `check("b")`; `check` is a function or closure of the enclosing module.
+macro_rules! one_test_per_case {
+    ($module:ident, $check:expr; $($case:ident),+ $(,)?) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $case() {
+                    ($check)(stringify!($case));
+                }
+            )+
+        }
+    };
+}
+pub(crate) use one_test_per_case;
+
+/// Whether every program in `tools` is on PATH, under the [`require`] policy; `package` names
+/// the Debian packages that bring them.
+#[track_caller]
+pub fn have_tools(tools: &[&str], package: &str) -> bool {
+    tools.iter().all(|t| require_tool(t, package))
 }
