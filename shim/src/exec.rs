@@ -13,7 +13,10 @@
 //! - the program is checked ([`check`]): a statically linked or Go program gets one warning
 //!   line on stderr per path, and is counted in [`STATIC_EXECS`];
 //! - `execvp`, `execvpe` and `execlp` search `PATH` themselves ([`path`]), with glibc's rules,
-//!   so each candidate goes through the checked `execve`.
+//!   so each candidate goes through the checked `execve`;
+//! - the exec is counted ([`inherit`]): a repeat of an identical command hands the new program
+//!   a parent key of its own, and an exec from outside the build root makes the working
+//!   directory the new program's root.
 //!
 //! Modes: active and real (the children of `make` must stay shimmed) repair and check; inert
 //! passes every call through untouched. Nothing is faked here.
@@ -26,6 +29,7 @@
 
 pub mod check;
 pub mod envp;
+pub mod inherit;
 pub mod path;
 
 use crate::clock::set_errno;
@@ -33,6 +37,7 @@ use crate::{env, sys};
 use core::ffi::{c_char, c_int};
 use core::sync::atomic::Ordering;
 use envp::{shimmed, with_env, Envp};
+use inherit::Program;
 
 pub use check::STATIC_EXECS;
 
@@ -99,8 +104,9 @@ unsafe fn run(path: *const c_char, argv: Argv, envp: Envp) -> c_int {
 /// As for C `execve`.
 #[no_mangle]
 pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Envp) -> c_int {
+    let program = Program { path, argv };
     // SAFETY: caller's contract; `envp` is the caller's or its repaired copy.
-    with_env(envp, |envp| unsafe { run(path, argv, envp) })
+    with_env(envp, program, |envp| unsafe { run(path, argv, envp) })
 }
 
 /// `execve` with `environ`.
@@ -129,8 +135,11 @@ pub unsafe extern "C" fn execvp(file: *const c_char, argv: Argv) -> c_int {
 /// As for C `execvpe`.
 #[no_mangle]
 pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Argv, envp: Envp) -> c_int {
+    let program = Program { path: file, argv };
     // SAFETY: caller's contract; `envp` is the caller's or its repaired copy.
-    with_env(envp, |envp| unsafe { path::execvpe(file, argv, envp) })
+    with_env(envp, program, |envp| unsafe {
+        path::execvpe(file, argv, envp)
+    })
 }
 
 /// Repaired environment, checked program (by path, or by descriptor with `AT_EMPTY_PATH`),
@@ -149,15 +158,14 @@ pub unsafe extern "C" fn execveat(
     if shimmed() {
         check::program(check::Target::At(dir, path, flags));
     }
-    with_env(envp, |envp| match real::execveat() {
-        // SAFETY: forwarding the caller's arguments.
-        Some(f) => unsafe { f(dir, path, argv, envp, flags) },
-        // SAFETY: as above.
-        None => {
-            set_errno(
-                -unsafe { sys::execveat(dir, path.cast(), argv.cast(), envp.cast(), flags) }
-                    as c_int,
-            )
+    with_env(envp, Program { path, argv }, |envp| {
+        match real::execveat() {
+            // SAFETY: forwarding the caller's arguments.
+            Some(f) => unsafe { f(dir, path, argv, envp, flags) },
+            // SAFETY: as above.
+            None => set_errno(-unsafe {
+                sys::execveat(dir, path.cast(), argv.cast(), envp.cast(), flags)
+            } as c_int),
         }
     })
 }
@@ -192,7 +200,8 @@ pub unsafe extern "C" fn posix_spawn(
     if shimmed() {
         check::program(check::Target::Path(path));
     }
-    with_env(envp, |envp| match lazy::posix_spawn() {
+    let program = Program { path: path, argv };
+    with_env(envp, program, |envp| match lazy::posix_spawn() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(pid, path, actions, attr, argv, envp) },
         None => libc::ENOSYS,
@@ -216,7 +225,8 @@ pub unsafe extern "C" fn posix_spawnp(
     if shimmed() {
         path::check_spawnp(file);
     }
-    with_env(envp, |envp| match lazy::posix_spawnp() {
+    let program = Program { path: file, argv };
+    with_env(envp, program, |envp| match lazy::posix_spawnp() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(pid, file, actions, attr, argv, envp) },
         None => libc::ENOSYS,
@@ -240,7 +250,8 @@ pub unsafe extern "C" fn pidfd_spawn(
     if shimmed() {
         check::program(check::Target::Path(path));
     }
-    with_env(envp, |envp| match lazy::pidfd_spawn() {
+    let program = Program { path: path, argv };
+    with_env(envp, program, |envp| match lazy::pidfd_spawn() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(pidfd, path, actions, attr, argv, envp) },
         None => libc::ENOSYS,
@@ -263,7 +274,8 @@ pub unsafe extern "C" fn pidfd_spawnp(
     if shimmed() {
         path::check_spawnp(file);
     }
-    with_env(envp, |envp| match lazy::pidfd_spawnp() {
+    let program = Program { path: file, argv };
+    with_env(envp, program, |envp| match lazy::pidfd_spawnp() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(pidfd, file, actions, attr, argv, envp) },
         None => libc::ENOSYS,
@@ -276,12 +288,11 @@ pub unsafe extern "C" fn pidfd_spawnp(
 /// As for C `system`.
 #[no_mangle]
 pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
-    envp::repair_environ();
-    match lazy::system() {
+    envp::with_environ(command, || match lazy::system() {
         // SAFETY: forwarding the caller's argument.
         Some(f) => unsafe { f(command) },
         None => set_errno(libc::ENOSYS),
-    }
+    })
 }
 
 /// `environ` repaired in place (glibc runs `/bin/sh` with it), then the real call.
@@ -290,13 +301,12 @@ pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
 /// As for C `popen`.
 #[no_mangle]
 pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *mut libc::FILE {
-    envp::repair_environ();
-    match lazy::popen() {
+    envp::with_environ(command, || match lazy::popen() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(command, mode) },
         None => {
             set_errno(libc::ENOSYS);
             core::ptr::null_mut()
         }
-    }
+    })
 }
