@@ -6,7 +6,7 @@
 //! seed = "release-1.4"        # seed of all randomness (default: the epoch)
 //!
 //! [clock]
-//! step = "1s"                 # advance per read: 1s, 10ms, 1us... (at least 1us)
+//! step = "1s"                 # advance per read, with a unit: 1s, 10ms, 1us... (1us to 1h)
 //! mode = "logical"            # "logical" (default) or "real" (leave the clock alone)
 //!
 //! [programs]
@@ -18,7 +18,9 @@
 
 use crate::error::Error;
 use crate::fail;
-use detbuild_core::clock::{parse_duration, MAX_EPOCH, MAX_STEP_NS, MIN_STEP_NS};
+use detbuild_core::clock::{
+    parse_duration, DurationError, DURATION_UNITS, MAX_EPOCH, MAX_STEP_NS, MIN_STEP_NS,
+};
 use detbuild_core::settings::valid_entry;
 use serde::Deserialize;
 use std::path::Path;
@@ -26,7 +28,12 @@ use toml::Spanned;
 
 /// Programs that run unshimmed unless the config says otherwise: build drivers whose clock
 /// reads only compare file times (faking them prints "clock skew" warnings), and programs
-/// that make long-lived secrets, which must never get predictable bytes.
+/// that make long-lived secrets, which must never get predictable bytes. An entry is a
+/// program's base name as it appears in `argv[0]`, or `name:first-argument` for tools whose
+/// key generation is one subcommand (`wg genkey`). The JDK's `keytool` is a native launcher
+/// that runs the JVM in its own process, so its name is what the shim sees; a Java program
+/// that generates keys through `java ... KeyPairGenerator` cannot be told from any other
+/// `java` run, and needs an entry of its own (`java` makes every JVM real).
 pub const DEFAULT_REAL: &[&str] = &[
     "make",
     "gmake",
@@ -37,6 +44,17 @@ pub const DEFAULT_REAL: &[&str] = &[
     "gpgsm",
     "gpg-agent",
     "certtool",
+    "keytool",
+    "age-keygen",
+    "wg:genkey",
+    "wg:genpsk",
+    "minisign:-G",
+    "signify:-G",
+    "dropbearkey",
+    "puttygen",
+    "mkcert",
+    "cfssl:genkey",
+    "sq:key",
     "openssl:genrsa",
     "openssl:genpkey",
     "openssl:gendsa",
@@ -159,12 +177,23 @@ fn entries(list: Vec<Spanned<String>>) -> Result<Vec<String>, (usize, String)> {
         .collect()
 }
 
-/// Checks a step duration against the accepted range; the message names the fix.
+/// Checks a step duration against the accepted range (1us to 1h, both included); the
+/// message names the fix.
 pub fn validate_step(text: &str) -> Result<u64, String> {
-    let ns = parse_duration(text)
-        .map_err(|_| format!("step {text:?} is not a duration like 1s, 10ms or 1us"))?;
+    let ns = parse_duration(text).map_err(|e| match e {
+        DurationError::NoUnit => format!(
+            "step {text:?} has no unit; add one of {DURATION_UNITS} (e.g. \"{}s\" or \"{}ms\")",
+            text.trim(),
+            text.trim()
+        ),
+        _ => format!(
+            "step {text:?} is not a duration; write a number and a unit ({DURATION_UNITS}), e.g. \"10ms\""
+        ),
+    })?;
     if !(MIN_STEP_NS..=MAX_STEP_NS).contains(&ns) {
-        return Err(format!("step {text:?} is outside 1us..=1h"));
+        return Err(format!(
+            "step {text:?} is outside the accepted range, 1us to 1h"
+        ));
     }
     Ok(ns)
 }
@@ -223,6 +252,20 @@ mod tests {
             .unwrap_err()
             .1
             .contains("outside"));
+        let msg = parse("[clock]\nstep = \"1000\"").unwrap_err().1;
+        assert!(msg.contains("no unit") && msg.contains("ms"), "{msg}");
+        assert!(parse("[clock]\nstep = \"2h\"")
+            .unwrap_err()
+            .1
+            .contains("1us to 1h"));
+        assert_eq!(
+            parse("[clock]\nstep = \"1h\"").unwrap().step_ns,
+            Some(MAX_STEP_NS)
+        );
+        assert_eq!(
+            parse("[clock]\nstep = \"1us\"").unwrap().step_ns,
+            Some(MIN_STEP_NS)
+        );
         assert!(parse("[clock]\nmode = \"frozen\"").is_err());
         assert!(parse("[programs]\nreal = [\"a b\"]").is_err());
         assert!(parse("seed = \"\"").is_err());
