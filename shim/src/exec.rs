@@ -200,7 +200,7 @@ pub unsafe extern "C" fn posix_spawn(
     if shimmed() {
         check::program(check::Target::Path(path));
     }
-    let program = Program { path: path, argv };
+    let program = Program { path, argv };
     with_env(envp, program, |envp| match lazy::posix_spawn() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(pid, path, actions, attr, argv, envp) },
@@ -250,7 +250,7 @@ pub unsafe extern "C" fn pidfd_spawn(
     if shimmed() {
         check::program(check::Target::Path(path));
     }
-    let program = Program { path: path, argv };
+    let program = Program { path, argv };
     with_env(envp, program, |envp| match lazy::pidfd_spawn() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(pidfd, path, actions, attr, argv, envp) },
