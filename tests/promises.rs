@@ -12,8 +12,12 @@ mod clock;
 mod example;
 /// Every way a process starts keeps the shim: exec*, spawn, system, popen, cleared envs.
 mod exec;
-/// Epoch sources, config, env output, exit codes, signals.
+/// Keys independent of job counts and build paths; repeated commands; key generators.
+mod keys;
+/// Epoch sources, config, steps, env output, unshimmed build drivers.
 mod launcher;
+/// Exit codes, signals, nothing outlives detbuild, one-line start failures.
+mod lifecycle;
 /// getrandom & co, random devices, per-command streams.
 mod random;
 /// Threads, forks, signals, early hooks, other preloads, secure programs.

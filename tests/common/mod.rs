@@ -247,3 +247,39 @@ pub fn field<'a>(text: &'a str, name: &str) -> &'a str {
         .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
         .unwrap_or_else(|| panic!("no {name}= line in:\n{text}"))
 }
+
+/// Whether `tool` is on PATH. A missing tool fails the test under `CI=true` (naming the
+/// Debian package that `.ci/run` installs); elsewhere the caller skips, and this prints why.
+#[track_caller]
+pub fn have(tool: &str, package: &str) -> bool {
+    let found = run(&mut native(&["sh", "-c", &format!("command -v {tool}")]))
+        .status
+        .success();
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{tool} is missing: install the Debian package {package} (.ci/run does)"
+        );
+        eprintln!("skipped: {tool} is not installed (Debian package {package})");
+    }
+    found
+}
+
+/// Asserts that `out` exited with `code` after exactly one `detbuild: ...` line on stderr
+/// containing `needle`.
+#[track_caller]
+pub fn assert_one_line_error(out: &Output, code: i32, needle: &str) {
+    assert_eq!(out.code(), code, "{}", out.describe());
+    assert_eq!(
+        out.stderr.lines().count(),
+        1,
+        "not one line:\n{}",
+        out.describe()
+    );
+    assert!(out.stderr.starts_with("detbuild: "), "{}", out.describe());
+    assert!(
+        out.stderr.contains(needle),
+        "no {needle:?} in:\n{}",
+        out.describe()
+    );
+}
