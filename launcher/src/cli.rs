@@ -19,8 +19,9 @@ What the command tree sees:
   time(), gettimeofday(), clock_gettime(CLOCK_REALTIME) start at the epoch in every new
   program and advance by --step per read (and by the length of each sleep). Monotonic and
   CPU clocks stay real, so timeouts work. getrandom(), getentropy(), arc4random(),
-  /dev/urandom and /dev/random return a stream derived from the seed, the command line and
-  its directory relative to where detbuild started.
+  /dev/urandom and /dev/random return a stream derived from the seed, the command line
+  (without job counts like -j8) and its directory relative to where detbuild started; a
+  repeat of the same command gets a stream of its own.
 
   THIS RANDOMNESS IS PREDICTABLE BY DESIGN. Do not generate long-lived keys under detbuild.
   Known key generators (ssh-keygen, gpg, keytool, openssl genrsa, wg genkey, ...) get real
@@ -29,8 +30,9 @@ What the command tree sees:
 Epoch, first found: --epoch, $SOURCE_DATE_EPOCH, `epoch` in detbuild.toml, the last git
 commit, the newest debian/changelog entry, else 315532800 (1980-01-01) with a notice.
 
-Exit status: the command's own; 127 command not found; 126 not executable; 128+N killed by
-signal N; 2 detbuild's own error.";
+Exit status: the command's own; 127 command not found; 126 not executable or a directory;
+128+N killed by signal N (signals sent to detbuild are forwarded; if detbuild dies, the
+build is killed); 2 detbuild's own error.";
 
 /// Run a build with a deterministic clock and randomness.
 #[derive(Parser, Debug)]
