@@ -99,7 +99,9 @@ impl Inherit {
         let (parent, root) = inherited(envp);
         if let Some(parent) = parent {
             let path = cstr(program.path);
-            let id = occur::identity(&parent, path, Args(program.argv), cwd);
+            // An argv has the shape of an environment: a NULL-terminated array of C strings.
+            let args = Environ::of(program.argv).map(|(_, arg)| arg);
+            let id = occur::identity(&parent, path, args, cwd);
             let n = prepare().and_then(|t| occur::next(t, id)).unwrap_or(0);
             if n > 0 {
                 let hex = to_hex(&child_key(&parent, Child::Exec, n));
@@ -156,24 +158,4 @@ fn cstr(p: *const c_char) -> &'static [u8] {
     }
     // SAFETY: exec callers pass NUL-terminated strings that outlive the call.
     unsafe { CStr::from_ptr(p) }.to_bytes()
-}
-
-/// The elements of a NULL-terminated argument array.
-struct Args(Argv);
-
-impl Iterator for Args {
-    type Item = &'static [u8];
-    fn next(&mut self) -> Option<&'static [u8]> {
-        if self.0.is_null() {
-            return None;
-        }
-        // SAFETY: a NULL-terminated array of C strings, as exec requires.
-        let p = unsafe { *self.0 };
-        if p.is_null() {
-            return None;
-        }
-        // SAFETY: still within the array (p was not the terminator).
-        self.0 = unsafe { self.0.add(1) };
-        Some(cstr(p))
-    }
 }
