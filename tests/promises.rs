@@ -14,10 +14,14 @@ mod example;
 mod exec;
 /// Virtual files (random devices however spelled) and duplicated descriptors.
 mod files;
+/// Keys independent of job counts and build paths; repeated commands; key generators.
+mod keys;
 /// Epoch sources, config, env output, exit codes, signals.
 mod launcher;
 /// The shim library's exports; programs that look up runtime symbols.
 mod library;
+/// Exit codes, signals, nothing outlives detbuild, one-line start failures.
+mod lifecycle;
 /// `detbuild normalize` and `--normalize`: canonical archives, damaged ones left alone.
 mod normalize;
 /// Per-program switches.

@@ -1,5 +1,9 @@
-//! Command-line flags (clap definitions only; no I/O).
+//! Command-line flags: the clap definitions, and usage errors turned into one line that
+//! names the fix (`detbuild make` suggests `detbuild -- make`).
 
+use crate::error::Error;
+use crate::fail;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -16,18 +20,20 @@ What the command tree sees:
   time(), gettimeofday(), clock_gettime(CLOCK_REALTIME) start at the epoch in every new
   program and advance by --step per read (and by the length of each sleep). Monotonic and
   CPU clocks stay real, so timeouts work. getrandom(), getentropy(), arc4random(),
-  /dev/urandom and /dev/random return a stream derived from the seed, the command line and
-  its directory relative to where detbuild started.
+  /dev/urandom and /dev/random return a stream derived from the seed, the command line
+  (without job counts like -j8) and its directory relative to where detbuild started; a
+  repeat of the same command gets a stream of its own.
 
   THIS RANDOMNESS IS PREDICTABLE BY DESIGN. Do not generate long-lived keys under detbuild.
-  Known key generators (ssh-keygen, gpg, openssl genrsa, ...) get real randomness; see
-  [programs] in detbuild.toml.
+  Known key generators (ssh-keygen, gpg, keytool, openssl genrsa, wg genkey, ...) get real
+  randomness; add yours to `real` under [programs] in detbuild.toml.
 
 Epoch, first found: --epoch, $SOURCE_DATE_EPOCH, `epoch` in detbuild.toml, the last git
 commit, the newest debian/changelog entry, else 315532800 (1980-01-01) with a notice.
 
-Exit status: the command's own; 127 command not found; 126 not executable; 128+N killed by
-signal N; 2 detbuild's own error.";
+Exit status: the command's own; 127 command not found; 126 not executable or a directory;
+128+N killed by signal N (signals sent to detbuild are forwarded; if detbuild dies, the
+build is killed); 2 detbuild's own error.";
 
 /// Run a build with a deterministic clock and randomness.
 #[derive(Parser, Debug)]
@@ -63,7 +69,8 @@ pub struct Opts {
     #[arg(long, value_name = "TEXT", global = true)]
     pub seed: Option<String>,
 
-    /// Clock advance per read, e.g. 1s, 10ms, 1us (default 1s; at least 1us).
+    /// Clock advance per read, with a unit: h, min, s, ms, us or ns, e.g. 10ms (1us to 1h;
+    /// default 1s).
     #[arg(long, value_name = "DURATION", global = true)]
     pub step: Option<String>,
 
@@ -101,4 +108,83 @@ pub enum Format {
     Sh,
     /// GNU make `export NAME := value` lines.
     Make,
+}
+
+/// Parses the process's arguments; help and version print and exit, usage errors become one
+/// line naming the fix.
+pub fn parse() -> Result<Cli, Error> {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    Cli::try_parse_from(&args).map_err(|e| match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+        _ => usage_error(&e, &args),
+    })
+}
+
+/// One line for a clap error: a bare word where a command was meant suggests `--`.
+fn usage_error(e: &clap::Error, args: &[OsString]) -> Error {
+    let word = [ContextKind::InvalidArg, ContextKind::InvalidSubcommand]
+        .into_iter()
+        .find_map(|k| match e.get(k) {
+            Some(ContextValue::String(s)) => Some(s.clone()),
+            _ => None,
+        });
+    if let Some(word) = word.filter(|w| !w.starts_with('-')) {
+        if let Some(at) = args.iter().skip(1).position(|a| *a == *word) {
+            let mut fixed: Vec<String> = vec!["detbuild".into()];
+            for (i, a) in args.iter().enumerate().skip(1) {
+                if i == at + 1 {
+                    fixed.push("--".into());
+                }
+                fixed.push(quote(&a.to_string_lossy()));
+            }
+            return fail!(
+                "`{word}` is not a detbuild option or mode; to run a command, put it after `--`: {}",
+                fixed.join(" ")
+            );
+        }
+    }
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or("bad usage");
+    fail!(
+        "{}; see `detbuild --help`",
+        first.trim().trim_start_matches("error: ")
+    )
+}
+
+/// `arg` as a shell word.
+fn quote(arg: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_./=:,+-@%".contains(c);
+    if !arg.is_empty() && arg.chars().all(plain) {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(args: &[&str]) -> String {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        let e = Cli::try_parse_from(&args).unwrap_err();
+        usage_error(&e, &args).0
+    }
+
+    #[test]
+    fn a_command_without_dashes_suggests_them() {
+        let msg = error(&["detbuild", "make", "-j8"]);
+        assert!(msg.ends_with("detbuild -- make -j8"), "{msg}");
+        let msg = error(&["detbuild", "--epoch", "1", "make", "a b"]);
+        assert!(msg.ends_with("detbuild --epoch 1 -- make 'a b'"), "{msg}");
+    }
+
+    #[test]
+    fn other_usage_errors_are_one_line() {
+        let msg = error(&["detbuild", "--bogus", "--", "true"]);
+        assert!(!msg.contains('\n') && msg.contains("--bogus"), "{msg}");
+        assert!(msg.ends_with("see `detbuild --help`"), "{msg}");
+    }
 }

@@ -6,7 +6,7 @@
 //! seed = "release-1.4"        # seed of all randomness (default: the epoch)
 //!
 //! [clock]
-//! step = "1s"                 # advance per read: 1s, 10ms, 1us... (at least 1us)
+//! step = "1s"                 # advance per read, with a unit: 1s, 10ms, 1us... (1us to 1h)
 //! mode = "logical"            # "logical" (default) or "real" (leave the clock alone)
 //!
 //! # Per-program switches, after the defaults (`detbuild_core::policy::DEFAULTS`). A table
@@ -22,7 +22,9 @@
 
 use crate::error::Error;
 use crate::fail;
-use detbuild_core::clock::{parse_duration, MAX_EPOCH, MAX_STEP_NS, MIN_STEP_NS};
+use detbuild_core::clock::{
+    parse_duration, DurationError, DURATION_UNITS, MAX_EPOCH, MAX_STEP_NS, MIN_STEP_NS,
+};
 use detbuild_core::policy::Source;
 use detbuild_core::settings::valid_entry;
 use serde::Deserialize;
@@ -186,12 +188,23 @@ fn program(
     Ok(format!("{}={letters}", name.get_ref()))
 }
 
-/// Checks a step duration against the accepted range; the message names the fix.
+/// Checks a step duration against the accepted range (1us to 1h, both included); the
+/// message names the fix.
 pub fn validate_step(text: &str) -> Result<u64, String> {
-    let ns = parse_duration(text)
-        .map_err(|_| format!("step {text:?} is not a duration like 1s, 10ms or 1us"))?;
+    let ns = parse_duration(text).map_err(|e| match e {
+        DurationError::NoUnit => format!(
+            "step {text:?} has no unit; add one of {DURATION_UNITS} (e.g. \"{}s\" or \"{}ms\")",
+            text.trim(),
+            text.trim()
+        ),
+        _ => format!(
+            "step {text:?} is not a duration; write a number and a unit ({DURATION_UNITS}), e.g. \"10ms\""
+        ),
+    })?;
     if !(MIN_STEP_NS..=MAX_STEP_NS).contains(&ns) {
-        return Err(format!("step {text:?} is outside 1us..=1h"));
+        return Err(format!(
+            "step {text:?} is outside the accepted range, 1us to 1h"
+        ));
     }
     Ok(ns)
 }
@@ -250,6 +263,20 @@ mod tests {
             .unwrap_err()
             .1
             .contains("outside"));
+        let msg = parse("[clock]\nstep = \"1000\"").unwrap_err().1;
+        assert!(msg.contains("no unit") && msg.contains("ms"), "{msg}");
+        assert!(parse("[clock]\nstep = \"2h\"")
+            .unwrap_err()
+            .1
+            .contains("1us to 1h"));
+        assert_eq!(
+            parse("[clock]\nstep = \"1h\"").unwrap().step_ns,
+            Some(MAX_STEP_NS)
+        );
+        assert_eq!(
+            parse("[clock]\nstep = \"1us\"").unwrap().step_ns,
+            Some(MIN_STEP_NS)
+        );
         assert!(parse("[clock]\nmode = \"frozen\"").is_err());
         assert!(parse("[programs.\"a b\"]\nclock = \"real\"").is_err());
         assert!(parse("seed = \"\"").is_err());

@@ -3,13 +3,16 @@
 //! Precedence: `--epoch`, `$SOURCE_DATE_EPOCH`, `epoch` in detbuild.toml, the last git commit
 //! of the enclosing repository, the newest `debian/changelog` entry, else [`DEFAULT_EPOCH`].
 //! A malformed `--epoch` or `$SOURCE_DATE_EPOCH` is an error, never skipped: the spec says a
-//! malformed value SHOULD fail the build.
+//! malformed value SHOULD fail the build. A git repository or changelog that is there but
+//! unusable is skipped with its reason ([`Probe::Skipped`]), which the launcher prints: the
+//! epoch must never change silently with who runs the build or what git thinks of it.
 
 use crate::error::Error;
 use crate::fail;
 use detbuild_core::clock::MAX_EPOCH;
 use std::ffi::OsStr;
 use std::fmt;
+use std::io::ErrorKind;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -41,33 +44,93 @@ impl fmt::Display for Source {
     }
 }
 
+/// What an automatic source (git, debian/changelog) gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// An epoch.
+    Found(i64),
+    /// Nothing there: no repository, no changelog, no git.
+    Absent,
+    /// There but unusable, and why.
+    Skipped(String),
+}
+
+/// The settled epoch, its source, and the sources skipped on the way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub epoch: i64,
+    pub source: Source,
+    pub skipped: Vec<(Source, String)>,
+}
+
 /// Picks the epoch by precedence; `git` and `changelog` are consulted only when needed.
 pub fn resolve(
     flag: Option<&str>,
     env: Option<&OsStr>,
     config: Option<i64>,
-    git: impl FnOnce() -> Option<i64>,
-    changelog: impl FnOnce() -> Option<i64>,
-) -> Result<(i64, Source), Error> {
+    git: impl FnOnce() -> Probe,
+    changelog: impl FnOnce() -> Probe,
+) -> Result<Resolved, Error> {
+    let settled = |epoch, source| Resolved {
+        epoch,
+        source,
+        skipped: Vec::new(),
+    };
     if let Some(text) = flag {
-        return parse(text, "--epoch").map(|e| (e, Source::Flag));
+        return parse(text, "--epoch").map(|e| settled(e, Source::Flag));
     }
     if let Some(value) = env {
         let text = value.to_str().ok_or_else(|| {
             fail!("SOURCE_DATE_EPOCH is not ASCII; set it to the output of `date +%s`")
         })?;
-        return parse(text, "SOURCE_DATE_EPOCH").map(|e| (e, Source::Env));
+        return parse(text, "SOURCE_DATE_EPOCH").map(|e| settled(e, Source::Env));
     }
     if let Some(e) = config {
-        return Ok((e, Source::Config));
+        return Ok(settled(e, Source::Config));
     }
-    if let Some(e) = git() {
-        return Ok((e, Source::Git));
+    let mut skipped = Vec::new();
+    let mut found = |source, probe| match probe {
+        Probe::Found(epoch) => Some((epoch, source)),
+        Probe::Skipped(why) => {
+            skipped.push((source, why));
+            None
+        }
+        Probe::Absent => None,
+    };
+    if let Some((epoch, source)) =
+        found(Source::Git, git()).or_else(|| found(Source::Changelog, changelog()))
+    {
+        return Ok(Resolved {
+            epoch,
+            source,
+            skipped,
+        });
     }
-    if let Some(e) = changelog() {
-        return Ok((e, Source::Changelog));
+    Ok(Resolved {
+        epoch: DEFAULT_EPOCH,
+        source: Source::Default,
+        skipped,
+    })
+}
+
+/// The notice lines for a resolved epoch: one per skipped source, naming why, or the
+/// default's notice; none when a source simply won.
+pub fn notices(r: &Resolved) -> Vec<String> {
+    if r.skipped.is_empty() && r.source == Source::Default {
+        return vec![format!(
+            "notice: no --epoch, SOURCE_DATE_EPOCH, detbuild.toml epoch, git commit or debian/changelog; using {} (1980-01-01)",
+            r.epoch
+        )];
     }
-    Ok((DEFAULT_EPOCH, Source::Default))
+    r.skipped
+        .iter()
+        .map(|(source, why)| {
+            format!(
+                "notice: skipped {source} ({why}); epoch {} from {}; pass --epoch or set SOURCE_DATE_EPOCH to choose one",
+                r.epoch, r.source
+            )
+        })
+        .collect()
 }
 
 /// Parses an epoch as the SOURCE_DATE_EPOCH spec defines it: ASCII digits, like `date +%s`.
@@ -87,30 +150,58 @@ pub fn parse(text: &str, what: &str) -> Result<i64, Error> {
     Ok(v)
 }
 
-/// The committer time of `HEAD` in the git repository containing `dir`, if any.
-pub fn from_git(dir: &Path) -> Option<i64> {
+/// The committer time of `HEAD` in the git repository containing `dir`.
+///
+/// git refuses repositories owned by another user ("dubious ownership", common for CI
+/// checkouts), which would make the epoch depend on who runs the build. That check protects
+/// the user from programs a repository's config can make git run; `git log -1 --format=%ct`
+/// runs none of them once signature checks (`gpg.program`) and lazy fetches of partial clones
+/// are off, so the lookup trusts the directory for this one read-only command.
+pub fn from_git(dir: &Path) -> Probe {
     let out = Command::new("git")
+        .args(["-c", "safe.directory=*", "-c", "log.showSignature=false"])
         .args(["log", "-1", "--format=%ct"])
         .current_dir(dir)
+        .env("LC_ALL", "C")
+        .env("GIT_NO_LAZY_FETCH", "1")
+        .env_remove("LANGUAGE")
         .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
+        .output();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Probe::Absent,
+        Err(e) => return Probe::Skipped(format!("cannot run git: {e}")),
+    };
     if !out.status.success() {
-        return None;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let line = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        let line = line.trim().trim_start_matches("fatal: ");
+        return if line.contains("not a git repository") {
+            Probe::Absent
+        } else if line.contains("does not have any commits") {
+            Probe::Skipped("the git repository has no commits yet".into())
+        } else {
+            Probe::Skipped(format!("`git log` failed ({}): {line}", out.status))
+        };
     }
-    std::str::from_utf8(&out.stdout)
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-        .filter(|&e| (0..=MAX_EPOCH).contains(&e))
+    let text = String::from_utf8_lossy(&out.stdout);
+    match text.trim().parse() {
+        Ok(e) if (0..=MAX_EPOCH).contains(&e) => Probe::Found(e),
+        _ => Probe::Skipped(format!("git printed {:?}, not a commit time", text.trim())),
+    }
 }
 
-/// The date of the newest entry of `dir/debian/changelog`, if any.
-pub fn from_changelog(dir: &Path) -> Option<i64> {
-    let text = std::fs::read_to_string(dir.join("debian/changelog")).ok()?;
-    changelog_time(&text)
+/// The date of the newest entry of `dir/debian/changelog`.
+pub fn from_changelog(dir: &Path) -> Probe {
+    let path = dir.join("debian/changelog");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => match changelog_time(&text) {
+            Some(e) => Probe::Found(e),
+            None => Probe::Skipped("debian/changelog has no entry with a readable date".into()),
+        },
+        Err(e) if e.kind() == ErrorKind::NotFound => Probe::Absent,
+        Err(e) => Probe::Skipped(format!("cannot read {}: {e}", path.display())),
+    }
 }
 
 /// The time of the first trailer line (` -- Name <mail>  Thu, 01 Jan 2020 00:00:00 +0000`).
@@ -163,8 +254,16 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 mod tests {
     use super::*;
 
-    fn never() -> Option<i64> {
+    fn never() -> Probe {
         panic!("consulted a lower-precedence source")
+    }
+
+    fn settled(epoch: i64, source: Source) -> Result<Resolved, Error> {
+        Ok(Resolved {
+            epoch,
+            source,
+            skipped: Vec::new(),
+        })
     }
 
     #[test]
@@ -172,28 +271,48 @@ mod tests {
         let env = OsStr::new("200");
         assert_eq!(
             resolve(Some("100"), Some(env), Some(300), never, never),
-            Ok((100, Source::Flag))
+            settled(100, Source::Flag)
         );
         assert_eq!(
             resolve(None, Some(env), Some(300), never, never),
-            Ok((200, Source::Env))
+            settled(200, Source::Env)
         );
         assert_eq!(
             resolve(None, None, Some(300), never, never),
-            Ok((300, Source::Config))
+            settled(300, Source::Config)
         );
         assert_eq!(
-            resolve(None, None, None, || Some(400), never),
-            Ok((400, Source::Git))
+            resolve(None, None, None, || Probe::Found(400), never),
+            settled(400, Source::Git)
         );
         assert_eq!(
-            resolve(None, None, None, || None, || Some(500)),
-            Ok((500, Source::Changelog))
+            resolve(None, None, None, || Probe::Absent, || Probe::Found(500)),
+            settled(500, Source::Changelog)
         );
         assert_eq!(
-            resolve(None, None, None, || None, || None),
-            Ok((DEFAULT_EPOCH, Source::Default))
+            resolve(None, None, None, || Probe::Absent, || Probe::Absent),
+            settled(DEFAULT_EPOCH, Source::Default)
         );
+    }
+
+    #[test]
+    fn skipped_sources_are_named_with_their_reason() {
+        let why = || Probe::Skipped("no commits".into());
+        let r = resolve(None, None, None, why, || Probe::Found(500)).unwrap();
+        assert_eq!((r.epoch, r.source), (500, Source::Changelog));
+        let lines = notices(&r);
+        assert_eq!(lines.len(), 1);
+        assert!(
+            lines[0].contains("the last git commit (no commits)") && lines[0].contains("500"),
+            "{lines:?}"
+        );
+        let r = resolve(None, None, None, why, || Probe::Absent).unwrap();
+        assert_eq!(r.source, Source::Default);
+        assert!(notices(&r)[0].contains("no commits"));
+        let quiet = resolve(None, None, None, || Probe::Found(1), never).unwrap();
+        assert!(notices(&quiet).is_empty());
+        let default = resolve(None, None, None, || Probe::Absent, || Probe::Absent).unwrap();
+        assert!(notices(&default)[0].contains("1980-01-01"));
     }
 
     #[test]

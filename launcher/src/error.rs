@@ -22,3 +22,16 @@ impl std::error::Error for Error {}
 macro_rules! fail {
     ($($arg:tt)*) => { $crate::error::Error(format!($($arg)*)) };
 }
+
+/// Writes one `detbuild: ...` line to stderr. A closed or broken stderr is ignored: detbuild
+/// must never stop a build (or abort) because it could not print a notice.
+pub fn say(line: fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "detbuild: {line}");
+}
+
+/// Prints a `detbuild: ...` line to stderr (see [`say`]).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => { $crate::error::say(format_args!($($arg)*)) };
+}

@@ -13,7 +13,10 @@
 //! - the program is checked ([`check`]): a statically linked or Go program gets one warning
 //!   line on stderr per path, and is counted in [`STATIC_EXECS`];
 //! - `execvp`, `execvpe` and `execlp` search `PATH` themselves ([`path`]), with glibc's rules,
-//!   so each candidate goes through the checked `execve`.
+//!   so each candidate goes through the checked `execve`;
+//! - the exec is counted ([`inherit`]): a repeat of an identical command hands the new program
+//!   a parent key of its own, and an exec from outside the build root makes the working
+//!   directory the new program's root.
 //!
 //! Modes: active and real (the children of `make` must stay shimmed) repair and check; inert
 //! passes every call through untouched. Nothing is faked here.
@@ -26,6 +29,7 @@
 
 pub mod check;
 pub mod envp;
+pub mod inherit;
 pub mod path;
 
 use crate::clock::set_errno;
@@ -34,6 +38,7 @@ use crate::{env, real, sys};
 use core::ffi::{c_char, c_int};
 use core::sync::atomic::Ordering;
 use envp::{shimmed, with_env, Envp};
+use inherit::Program;
 
 pub use check::STATIC_EXECS;
 
@@ -70,8 +75,9 @@ unsafe fn run(path: *const c_char, argv: Argv, envp: Envp) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Envp) -> c_int {
     count(Id::execve);
+    let program = Program { path, argv };
     // SAFETY: caller's contract; `envp` is the caller's or its repaired copy.
-    with_env(envp, |envp| unsafe { run(path, argv, envp) })
+    with_env(envp, program, |envp| unsafe { run(path, argv, envp) })
 }
 
 /// `execve` with `environ`.
@@ -103,8 +109,11 @@ pub unsafe extern "C" fn execvp(file: *const c_char, argv: Argv) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Argv, envp: Envp) -> c_int {
     count(Id::execvpe);
+    let program = Program { path: file, argv };
     // SAFETY: caller's contract; `envp` is the caller's or its repaired copy.
-    with_env(envp, |envp| unsafe { path::execvpe(file, argv, envp) })
+    with_env(envp, program, |envp| unsafe {
+        path::execvpe(file, argv, envp)
+    })
 }
 
 /// Repaired environment, checked program (by path, or by descriptor with `AT_EMPTY_PATH`),
@@ -124,15 +133,14 @@ pub unsafe extern "C" fn execveat(
     if shimmed() {
         check::program(check::Target::At(dir, path, flags));
     }
-    with_env(envp, |envp| match real::execveat() {
-        // SAFETY: forwarding the caller's arguments.
-        Some(f) => unsafe { f(dir, path, argv, envp, flags) },
-        // SAFETY: as above.
-        None => {
-            set_errno(
-                -unsafe { sys::execveat(dir, path.cast(), argv.cast(), envp.cast(), flags) }
-                    as c_int,
-            )
+    with_env(envp, Program { path, argv }, |envp| {
+        match real::execveat() {
+            // SAFETY: forwarding the caller's arguments.
+            Some(f) => unsafe { f(dir, path, argv, envp, flags) },
+            // SAFETY: as above.
+            None => set_errno(-unsafe {
+                sys::execveat(dir, path.cast(), argv.cast(), envp.cast(), flags)
+            } as c_int),
         }
     })
 }
@@ -169,7 +177,8 @@ pub unsafe extern "C" fn posix_spawn(
     if shimmed() {
         check::program(check::Target::Path(path));
     }
-    with_env(envp, |envp| match real::posix_spawn() {
+    let program = Program { path, argv };
+    with_env(envp, program, |envp| match real::posix_spawn() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(pid, path, actions, attr, argv, envp) },
         None => libc::ENOSYS,
@@ -194,7 +203,8 @@ pub unsafe extern "C" fn posix_spawnp(
     if shimmed() {
         path::check_spawnp(file);
     }
-    with_env(envp, |envp| match real::posix_spawnp() {
+    let program = Program { path: file, argv };
+    with_env(envp, program, |envp| match real::posix_spawnp() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(pid, file, actions, attr, argv, envp) },
         None => libc::ENOSYS,
@@ -219,7 +229,8 @@ pub unsafe extern "C" fn pidfd_spawn(
     if shimmed() {
         check::program(check::Target::Path(path));
     }
-    with_env(envp, |envp| match real::pidfd_spawn() {
+    let program = Program { path, argv };
+    with_env(envp, program, |envp| match real::pidfd_spawn() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(pidfd, path, actions, attr, argv, envp) },
         None => libc::ENOSYS,
@@ -243,7 +254,8 @@ pub unsafe extern "C" fn pidfd_spawnp(
     if shimmed() {
         path::check_spawnp(file);
     }
-    with_env(envp, |envp| match real::pidfd_spawnp() {
+    let program = Program { path: file, argv };
+    with_env(envp, program, |envp| match real::pidfd_spawnp() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(pidfd, file, actions, attr, argv, envp) },
         None => libc::ENOSYS,
@@ -257,12 +269,11 @@ pub unsafe extern "C" fn pidfd_spawnp(
 #[no_mangle]
 pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
     count(Id::system);
-    envp::repair_environ();
-    match real::system() {
+    envp::with_environ(command, || match real::system() {
         // SAFETY: forwarding the caller's argument.
         Some(f) => unsafe { f(command) },
         None => set_errno(libc::ENOSYS),
-    }
+    })
 }
 
 /// `environ` repaired in place (glibc runs `/bin/sh` with it), then the real call.
@@ -272,13 +283,12 @@ pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *mut libc::FILE {
     count(Id::popen);
-    envp::repair_environ();
-    match real::popen() {
+    envp::with_environ(command, || match real::popen() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(command, mode) },
         None => {
             set_errno(libc::ENOSYS);
             core::ptr::null_mut()
         }
-    }
+    })
 }

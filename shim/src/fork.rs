@@ -14,7 +14,10 @@
 //! AIO, `getaddrinfo_a`), which call glibc's internal `pthread_create`, and threads started by
 //! raw `clone`. If libc's `malloc` cannot be found the thread is created unchanged (foreign).
 //!
-//! Forks. `fork` and `_Fork` number the calling thread's forks (its `forks` counter, bumped in
+//! Forks map this image's table of exec counts first (`exec::inherit::prepare`), shared with
+//! the child, so repeated commands run from forked children are told apart.
+//!
+//! `fork` and `_Fork` number the calling thread's forks (its `forks` counter, bumped in
 //! the parent before the fork, so a failed fork uses up its index too); the child's surviving
 //! thread becomes
 //! `child(thread, fork, n)` and its clock carries on. `fork` runs the program's
@@ -182,6 +185,10 @@ pub unsafe extern "C" fn thrd_create(
 /// `fork_fn` must fork the process the way `fork(2)` does: the child is a copy of the calling
 /// thread, in a copy of the address space, and returns from `fork_fn` on this same stack.
 pub unsafe fn around_fork(fork_fn: impl FnOnce() -> isize) -> isize {
+    if state::mode() != state::Mode::Inert {
+        // The child's execs count in this image's table (exec/inherit.rs).
+        crate::exec::inherit::prepare();
+    }
     let Some(p) = state::active() else {
         return fork_fn();
     };

@@ -213,6 +213,16 @@ pub fn fstat(fd: i32, st: &mut libc::stat) -> isize {
 
 /// `mmap` of `len` bytes of anonymous private memory, or `None`.
 pub fn mmap_anon(len: usize) -> Option<*mut u8> {
+    mmap_anonymous(len, libc::MAP_PRIVATE)
+}
+
+/// `mmap` of `len` bytes of anonymous memory shared with the processes this one forks later
+/// (zero-filled), or `None`.
+pub fn mmap_shared(len: usize) -> Option<*mut u8> {
+    mmap_anonymous(len, libc::MAP_SHARED)
+}
+
+fn mmap_anonymous(len: usize, sharing: i32) -> Option<*mut u8> {
     // SAFETY: an anonymous mapping touches no existing memory.
     let p = unsafe {
         syscall6(
@@ -220,7 +230,7 @@ pub fn mmap_anon(len: usize) -> Option<*mut u8> {
             0,
             len,
             (libc::PROT_READ | libc::PROT_WRITE) as usize,
-            (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as usize,
+            (sharing | libc::MAP_ANONYMOUS) as usize,
             usize::MAX,
             0,
         )

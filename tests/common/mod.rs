@@ -342,3 +342,28 @@ pub(crate) use one_test_per_case;
 pub fn have_tools(tools: &[&str], package: &str) -> bool {
     tools.iter().all(|t| require_tool(t, package))
 }
+
+/// [`require_tool`] under its older name.
+#[track_caller]
+pub fn have(tool: &str, package: &str) -> bool {
+    require_tool(tool, package)
+}
+
+/// Asserts that `out` exited with `code` after exactly one `detbuild: ...` line on stderr
+/// containing `needle`.
+#[track_caller]
+pub fn assert_one_line_error(out: &Output, code: i32, needle: &str) {
+    assert_eq!(out.code(), code, "{}", out.describe());
+    assert_eq!(
+        out.stderr.lines().count(),
+        1,
+        "not one line:\n{}",
+        out.describe()
+    );
+    assert!(out.stderr.starts_with("detbuild: "), "{}", out.describe());
+    assert!(
+        out.stderr.contains(needle),
+        "no {needle:?} in:\n{}",
+        out.describe()
+    );
+}

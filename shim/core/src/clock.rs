@@ -69,13 +69,18 @@ pub fn round_wait_ns(ns: u64) -> u64 {
 pub enum DurationError {
     /// Empty, non-numeric, or an unknown unit.
     Syntax,
+    /// A number without a unit: `10` could mean seconds or milliseconds, so it is refused.
+    NoUnit,
     /// Does not fit in a `u64` of nanoseconds.
     Overflow,
 }
 
-/// Parses a duration such as `1s`, `250ms`, `10us`, `1000ns`, or a bare number of seconds.
-/// Decimal fractions are accepted (`0.5s`, `1.5ms`) and must resolve to whole nanoseconds.
-/// The decimal separator is always `.`, whatever the locale.
+/// The units [`parse_duration`] accepts, for messages.
+pub const DURATION_UNITS: &str = "h, min, s, ms, us or ns";
+
+/// Parses a duration such as `1h`, `2min`, `1s`, `250ms`, `10us` or `1000ns` (a unit is
+/// required). Decimal fractions are accepted (`0.5s`, `1.5ms`) and must resolve to whole
+/// nanoseconds. The decimal separator is always `.`, whatever the locale.
 pub fn parse_duration(text: &str) -> Result<u64, DurationError> {
     let text = text.trim();
     let split = text
@@ -83,7 +88,10 @@ pub fn parse_duration(text: &str) -> Result<u64, DurationError> {
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let scale: u64 = match unit.trim() {
-        "" | "s" => NANOS,
+        "" if !number.is_empty() => return Err(DurationError::NoUnit),
+        "h" => 3_600 * NANOS,
+        "min" => 60 * NANOS,
+        "s" => NANOS,
         "ms" => 1_000_000,
         "us" | "µs" => 1_000,
         "ns" => 1,
@@ -161,7 +169,8 @@ mod tests {
     #[test]
     fn durations_parse_with_units() {
         assert_eq!(parse_duration("1s"), Ok(NANOS));
-        assert_eq!(parse_duration("2"), Ok(2 * NANOS));
+        assert_eq!(parse_duration("1h"), Ok(3_600 * NANOS));
+        assert_eq!(parse_duration("1.5min"), Ok(90 * NANOS));
         assert_eq!(parse_duration("250ms"), Ok(250_000_000));
         assert_eq!(parse_duration("1us"), Ok(1_000));
         assert_eq!(parse_duration("0.5s"), Ok(500_000_000));
@@ -174,7 +183,10 @@ mod tests {
     fn durations_reject_garbage() {
         assert_eq!(parse_duration(""), Err(DurationError::Syntax));
         assert_eq!(parse_duration("s"), Err(DurationError::Syntax));
-        assert_eq!(parse_duration("1h"), Err(DurationError::Syntax));
+        assert_eq!(parse_duration("2"), Err(DurationError::NoUnit));
+        assert_eq!(parse_duration("1000"), Err(DurationError::NoUnit));
+        assert_eq!(parse_duration("1m"), Err(DurationError::Syntax));
+        assert_eq!(parse_duration("1d"), Err(DurationError::Syntax));
         assert_eq!(parse_duration("1,5s"), Err(DurationError::Syntax));
         assert_eq!(parse_duration("-1s"), Err(DurationError::Syntax));
         assert_eq!(parse_duration("0.0000000001s"), Err(DurationError::Syntax));

@@ -3,12 +3,18 @@
 //!
 //! ```text
 //! root    = SHA-256("detbuild-v1-root" 00 seed)
-//! process = SHA-256("detbuild-v1-proc" 00 parent
-//!                   (enc(arg) 00 00)*          -- each argv element but job-count flags
-//!                   00 02 rel_cwd)
-//! child   = SHA-256("detbuild-v1-" tag 00 parent u64le(n))   tag = thread | fork | file
+//! process = SHA-256("detbuild-v2-proc" 00 parent
+//!                   norm(arg)*                 -- each argument, normalized (or left out)
+//!                   00 02 norm(cwd))
+//! child   = SHA-256(tag 00 parent u64le(n))
+//!           tag = "detbuild-v1-thread" | "detbuild-v1-fork" | "detbuild-v1-file" | "detbuild-v2-exec"
 //! unseen  = 2^63 | u64le(SHA-256("detbuild-v1-unseen" 00 u64le(c))[0..8])   c = the counters
 //! ```
+//!
+//! Each tag names the version in which its construction last changed. v2 (this version)
+//! changed `process` (the normalization in [`crate::normalize`]: job counts anywhere in the
+//! command line, absolute paths outside the root, directories outside the root) and added
+//! the `exec` child; v1 keys of the other kinds are unchanged.
 //!
 //! A fork the parent's hooks did not see (glibc's `clone()`, an inline `syscall`) is keyed by
 //! the child alone as `child(thread, fork, unseen)`: `unseen` hashes the forking thread's
@@ -17,25 +23,30 @@
 //! counted forks (top bit clear). Two of them with no shim call in between share a key.
 //!
 //! `parent` is the key of the nearest shimmed ancestor that exec'd us (the root key for the
-//! launcher's direct child): each shimmed process writes its own key into its environment,
-//! so keys chain down the tree by *content*, never by spawn order. `enc(arg)` is the argument
-//! with every occurrence of the build root path replaced by the two bytes `00 01`; arguments
-//! cannot contain NUL, so the encoding is unambiguous. Job-count flags (`-j`, `-jN`, `-j N`,
-//! `--jobs`, `--jobs=N`, `--jobs N`) are left out. `rel_cwd` is the working directory relative
-//! to the build root (`.` for the root itself), or the absolute path outside it.
+//! launcher's direct child), or `child(that, exec, n)` when we are the n-th repeat (n >= 1)
+//! of an identical exec by that ancestor's image (same program, argv, directory; counted by
+//! [`crate::occur`]): each shimmed process writes its own key into its environment, so keys
+//! chain down the tree by *content*, never by spawn order. `norm` is
+//! [`crate::normalize::Normalizer`]: each kept argument ends with `00 00`; the build root
+//! reads as `00 01`, a path or directory outside it as `00 03` and its last component;
+//! arguments cannot contain NUL, so the encoding is unambiguous.
 //!
 //! So a process key depends only on *what* runs, *where* (relative to the root) and under
-//! which chain of commands, never on when it ran, its pid, the `-j` level, or the absolute
-//! build path. Two different commands get different keys; the same command run twice by the
-//! same parent in the same directory gets the same key (and the same stream). The
-//! environment is deliberately not hashed (`MAKEFLAGS` carries per-run jobserver names).
+//! which chain of commands, never on when it ran, its pid, the job count, or the absolute
+//! build path. Two different commands get different keys (unless they differ only in job
+//! counts, whitespace, or the directories of absolute paths outside the root); the same
+//! command run n times by one program gets n keys, assigned in exec order (identical
+//! commands are interchangeable, so which of two concurrent ones gets which does not
+//! matter). The environment is deliberately not hashed (`MAKEFLAGS` carries per-run
+//! jobserver names).
 
+use crate::normalize::Normalizer;
 use sha2::{Digest, Sha256};
 
 /// A 256-bit key.
 pub type Key = [u8; 32];
 
-/// Kinds of child keys. The tag bytes are frozen.
+/// Kinds of child keys. The tags are frozen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Child {
     /// The n-th thread created by a thread (`pthread_create`).
@@ -44,14 +55,18 @@ pub enum Child {
     Fork,
     /// The n-th random device opened by a thread; keys the file's byte stream.
     File,
+    /// The n-th repeat (n >= 1) of an identical exec by one program image: the parent key the
+    /// new program sees (see [`crate::occur`]).
+    Exec,
 }
 
 impl Child {
     fn tag(self) -> &'static [u8] {
         match self {
-            Child::Thread => b"thread",
-            Child::Fork => b"fork",
-            Child::File => b"file",
+            Child::Thread => b"detbuild-v1-thread",
+            Child::Fork => b"detbuild-v1-fork",
+            Child::File => b"detbuild-v1-file",
+            Child::Exec => b"detbuild-v2-exec",
         }
     }
 }
@@ -67,7 +82,6 @@ pub fn root_key(seed: &[u8]) -> Key {
 /// The key of the `n`-th child of kind `kind` of `parent`.
 pub fn child_key(parent: &Key, kind: Child, n: u64) -> Key {
     let mut h = Sha256::new();
-    h.update(b"detbuild-v1-");
     h.update(kind.tag());
     h.update([0u8]);
     h.update(parent);
@@ -90,83 +104,38 @@ pub fn unseen_fork_index(counters: &[u64]) -> u64 {
 /// Incremental builder for a process key: feed the argv elements, then finish with the cwd.
 pub struct ProcessKey<'r> {
     hasher: Sha256,
-    root_dir: &'r [u8],
-    /// The previous argument was a bare `-j`/`--jobs`, so a numeric argument is its count.
-    after_jobs: bool,
+    norm: Normalizer<'r>,
 }
 
 impl<'r> ProcessKey<'r> {
     /// Starts a process key under the `parent` key for a build rooted at the directory
-    /// `root_dir` (an absolute path without a trailing slash; `/` disables normalization).
+    /// `root_dir` (an absolute path without a trailing slash; `/` disables rule 4 of
+    /// [`crate::normalize`]).
     pub fn new(parent: &Key, root_dir: &'r [u8]) -> Self {
         let mut hasher = Sha256::new();
-        hasher.update(b"detbuild-v1-proc\0");
+        hasher.update(b"detbuild-v2-proc\0");
         hasher.update(parent);
-        let root_dir = if root_dir.len() <= 1 {
-            &[][..]
-        } else {
-            root_dir
-        };
         ProcessKey {
             hasher,
-            root_dir,
-            after_jobs: false,
+            norm: Normalizer::new(root_dir),
         }
     }
 
     /// Adds the next argv element.
     pub fn arg(&mut self, arg: &[u8]) {
-        let count = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
-        let after_jobs = core::mem::replace(&mut self.after_jobs, false);
-        if after_jobs && count(arg) {
-            return;
-        }
-        match arg {
-            b"-j" | b"--jobs" => {
-                self.after_jobs = true;
-                return;
-            }
-            [b'-', b'j', n @ ..] if count(n) => return,
-            [b'-', b'-', b'j', b'o', b'b', b's', b'=', n @ ..] if count(n) => return,
-            _ => {}
-        }
-        let mut rest = arg;
-        while let Some(at) = find(rest, self.root_dir) {
-            self.hasher.update(&rest[..at]);
-            self.hasher.update([0u8, 1]);
-            rest = &rest[at + self.root_dir.len()..];
-        }
-        self.hasher.update(rest);
-        self.hasher.update([0u8, 0]);
+        let hasher = &mut self.hasher;
+        self.norm.arg(arg, &mut |b: &[u8]| hasher.update(b));
     }
 
     /// Finishes with the absolute working directory `cwd`.
     pub fn finish(mut self, cwd: &[u8]) -> Key {
-        self.hasher.update([0u8, 2]);
-        self.hasher.update(relative_dir(self.root_dir, cwd));
+        let hasher = &mut self.hasher;
+        let mut out = |b: &[u8]| hasher.update(b);
+        self.norm.end_args(&mut out);
+        out(&[0u8, 2]);
+        self.norm.dir(cwd, &mut out);
         self.hasher.finalize().into()
     }
-}
-
-/// `cwd` relative to `root_dir`: `.` for the root itself, the remainder for a directory below
-/// it, and `cwd` unchanged for anything else (or when `root_dir` is empty).
-pub fn relative_dir<'a>(root_dir: &[u8], cwd: &'a [u8]) -> &'a [u8] {
-    if root_dir.is_empty() {
-        return cwd;
-    }
-    match cwd.strip_prefix(root_dir) {
-        Some([]) => b".",
-        Some([b'/', rest @ ..]) if !rest.is_empty() => rest,
-        _ => cwd,
-    }
-}
-
-/// Position of the first occurrence of `needle` in `hay` (`None` for an empty needle).
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || needle.len() > hay.len() {
-        return None;
-    }
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Writes `key` as 64 lowercase hex digits.
@@ -218,6 +187,36 @@ mod tests {
     }
 
     #[test]
+    fn v2_keys_are_frozen() {
+        // Pinned to Python's hashlib over the documented encoding, written out by hand:
+        // "sh" 00 00 "-c" 00 00 "cd " 00 03 "src && make all" 00 00 00 03 "x" 00 00 00 02 "sub"
+        // (the job counts "-j8" and "-l 4" left out, outside paths cut to their last part).
+        let k = proc_key(
+            "/r",
+            &[
+                "sh",
+                "-c",
+                "cd /srv/b/src && make -j8 all",
+                "-l",
+                "4",
+                "/usr/bin/x",
+            ],
+            "/r/sub",
+        );
+        assert_eq!(&to_hex(&k)[..16], b"8136cfc577a90dbf");
+        let root = root_key(b"seed");
+        assert_eq!(
+            &to_hex(&child_key(&root, Child::Exec, 1))[..16],
+            b"ba5d5058e4bee92c"
+        );
+        // The v1 child kinds are unchanged by v2.
+        assert_eq!(
+            &to_hex(&child_key(&root, Child::Fork, 2))[..16],
+            b"be3760098a9d6e43"
+        );
+    }
+
+    #[test]
     fn process_key_ignores_absolute_build_path() {
         let a = proc_key(
             "/home/a/src",
@@ -258,12 +257,16 @@ mod tests {
     }
 
     #[test]
-    fn relative_dir_cases() {
-        assert_eq!(relative_dir(b"/r", b"/r"), b".");
-        assert_eq!(relative_dir(b"/r", b"/r/a/b"), b"a/b");
-        assert_eq!(relative_dir(b"/r", b"/rx"), b"/rx");
-        assert_eq!(relative_dir(b"/r", b"/other"), b"/other");
-        assert_eq!(relative_dir(b"", b"/x"), b"/x");
+    fn process_key_ignores_job_counts_inside_scripts_and_outside_paths() {
+        let key = |s: &str, cwd: &str| proc_key("/r", &["sh", "-c", s], cwd);
+        assert_eq!(key("make -j1 all", "/r"), key("make -j8 all", "/r"));
+        assert_eq!(
+            key("cd /tmp/a/src && make", "/r"),
+            key("cd /tmp/bb/longer/src && make", "/r")
+        );
+        assert_eq!(key("x", "/tmp/a/src"), key("x", "/tmp/bb/longer/src"));
+        assert_ne!(key("x", "/tmp/a/src"), key("x", "/tmp/a/lib"));
+        assert_ne!(key("x", "/r/src"), key("x", "/tmp/a/src"));
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! - [`clamp`]: file times clamped to the epoch, and the archivers that clamp by default.
 //! - [`clock`]: the logical clock (epoch + offset) and duration parsing.
 //! - [`exec`]: environment repair and executable classification for the exec hooks.
-//! - [`key`]: the frozen derivation of root, process, thread, fork and file keys.
+//! - [`key`]: the frozen derivation of root, process, thread, fork, file and exec keys.
+//! - [`normalize`]: what of a command line and directory goes into a process key.
+//! - [`occur`]: counting repeats of identical execs, so each gets a stream of its own.
 //! - [`stream`]: the frozen counter-mode byte stream and the `arc4random_uniform` reduction.
 //! - [`policy`]: per-program switches (which sources are faked for which program).
 //! - [`settings`]: the compact payload the launcher hands to every shimmed process.
@@ -22,6 +24,8 @@ pub mod clock;
 pub mod exec;
 pub mod ids;
 pub mod key;
+pub mod normalize;
+pub mod occur;
 pub mod policy;
 pub mod settings;
 pub mod stream;

@@ -207,6 +207,61 @@ pub const DEFAULTS: &[Default] = &[
         why: KEYGEN,
     },
     Default {
+        matcher: "keytool",
+        letters: "r",
+        why: KEYGEN,
+    },
+    Default {
+        matcher: "age-keygen",
+        letters: "r",
+        why: KEYGEN,
+    },
+    Default {
+        matcher: "wg:genkey",
+        letters: "r",
+        why: KEYGEN,
+    },
+    Default {
+        matcher: "wg:genpsk",
+        letters: "r",
+        why: KEYGEN,
+    },
+    Default {
+        matcher: "minisign:-G",
+        letters: "r",
+        why: KEYGEN,
+    },
+    Default {
+        matcher: "signify:-G",
+        letters: "r",
+        why: KEYGEN,
+    },
+    Default {
+        matcher: "dropbearkey",
+        letters: "r",
+        why: KEYGEN,
+    },
+    Default {
+        matcher: "puttygen",
+        letters: "r",
+        why: KEYGEN,
+    },
+    Default {
+        matcher: "mkcert",
+        letters: "r",
+        why: KEYGEN,
+    },
+    Default {
+        matcher: "cfssl:genkey",
+        letters: "r",
+        why: KEYGEN,
+    },
+    Default {
+        matcher: "sq:key",
+        letters: "r",
+        why: KEYGEN,
+    },
+    Default {
         matcher: "openssl:genrsa",
         letters: "r",
         why: KEYGEN,

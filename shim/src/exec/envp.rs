@@ -10,13 +10,19 @@
 //! (A `vfork` child whose exec of a huge environment succeeds leaves that one mapping in the
 //! parent.) If the mapping fails, the call goes ahead unrepaired.
 //!
-//! [`repair_environ`] is the variant for `system` and `popen`, which spawn `/bin/sh` inside
+//! The copy also carries what [`Inherit`] says the new program gets instead of the inherited
+//! `DETBUILD_KEY` (a repeated command) and `DETBUILD_ROOT` (an exec outside the root).
+//!
+//! [`with_environ`] is the variant for `system` and `popen`, which spawn `/bin/sh` inside
 //! glibc with `environ`: it `putenv`s the saved static entries into `environ` itself (and
-//! `setenv`s a repaired `LD_PRELOAD`), so the change stays visible to the program afterwards.
+//! `setenv`s a repaired `LD_PRELOAD`), so the change stays visible to the program afterwards;
+//! [`Inherit`]'s entries are `putenv`ed only for the duration of the call (a thread that
+//! execs meanwhile would see them too).
 //!
 //! Not re-added: `SOURCE_DATE_EPOCH` (a build that clears it means it) and other preloads that
 //! were in `LD_PRELOAD` at init (only the shim is put back).
 
+use super::inherit::{Inherit, Program};
 use crate::clock::set_errno;
 use crate::env::{self, Environ, KEY, PAYLOAD, PRELOAD, ROOT};
 use crate::{state, sys};
@@ -41,6 +47,9 @@ pub fn shimmed() -> bool {
 /// What a repair must do.
 struct Plan {
     scan: EnvScan,
+    /// Entries to put in place of `DETBUILD_KEY` and `DETBUILD_ROOT` (see [`Inherit`]).
+    key: Option<*const c_char>,
+    root: Option<*const c_char>,
     add: [bool; 3],
     /// The shim's path, when `LD_PRELOAD` must be repaired.
     shim: Option<&'static [u8]>,
@@ -54,15 +63,18 @@ struct Plan {
 /// What the launcher sets for ASan programs, re-added with a repaired `LD_PRELOAD`.
 const ASAN_LINK_ORDER: &core::ffi::CStr = c"ASAN_OPTIONS=verify_asan_link_order=0";
 
-fn plan(envp: Envp) -> Option<Plan> {
+fn plan(envp: Envp, inherit: &Inherit) -> Option<Plan> {
     if !shimmed() {
         return None;
     }
     let scan = EnvScan::new(Environ::of(envp).map(|(_, e)| e));
-    let add = [PAYLOAD, ROOT, KEY].map(|i| env::saved_cstr(i).is_some() && !scan.has[i]);
+    let (key, root) = (inherit.key_entry(), inherit.root_entry());
+    let replaced = [false, root.is_some(), key.is_some()];
+    let add =
+        [PAYLOAD, ROOT, KEY].map(|i| env::saved_cstr(i).is_some() && !scan.has[i] && !replaced[i]);
     let saved = env::saved()[PRELOAD];
     let shim = shim_in(saved.get(PRELOAD_NAME..).unwrap_or(b"")).filter(|_| !scan.preload_ok());
-    if !add.contains(&true) && shim.is_none() {
+    if !add.contains(&true) && shim.is_none() && !inherit.any() {
         return None;
     }
     let old = match scan.preload {
@@ -75,6 +87,8 @@ fn plan(envp: Envp) -> Option<Plan> {
     let asan = shim.is_some() && !scan.asan;
     Some(Plan {
         scan,
+        key,
+        root,
         add,
         shim,
         old,
@@ -82,9 +96,14 @@ fn plan(envp: Envp) -> Option<Plan> {
     })
 }
 
-/// Calls `f` with `envp`, repaired if it lacks detbuild's variables (see the module docs).
-pub fn with_env<R>(envp: Envp, f: impl FnOnce(Envp) -> R) -> R {
-    let Some(plan) = plan(envp) else {
+/// Calls `f` with `envp`, repaired if it lacks detbuild's variables and carrying what the
+/// new `program` inherits (see the module docs).
+pub fn with_env<R>(envp: Envp, program: Program, f: impl FnOnce(Envp) -> R) -> R {
+    if !shimmed() {
+        return f(envp);
+    }
+    let inherit = Inherit::compute(envp, program);
+    let Some(plan) = plan(envp, &inherit) else {
         return f(envp);
     };
     let ptrs = plan.scan.len + 6;
@@ -139,13 +158,22 @@ fn build(plan: &Plan, envp: Envp, array: &mut [*const c_char], buf: &mut [u8]) -
         n += 1;
         Some(())
     };
-    for (i, (p, _)) in Environ::of(envp).enumerate().take(plan.scan.len) {
-        push(if Some(i) == replace { preload } else { p })?;
+    let mut inherited = [plan.key, plan.root];
+    for (i, (p, entry)) in Environ::of(envp).enumerate().take(plan.scan.len) {
+        let ours = [KEY, ROOT].map(|v| entry.starts_with(env::NAMES[v]));
+        push(match ours.iter().position(|&o| o) {
+            Some(v) if inherited[v].is_some() => inherited[v].take()?,
+            _ if Some(i) == replace => preload,
+            _ => p,
+        })?;
     }
     for (slot, i) in [PAYLOAD, ROOT, KEY].into_iter().enumerate() {
         if plan.add[slot] {
             push(env::saved_cstr(i)?)?;
         }
+    }
+    for entry in inherited.into_iter().flatten() {
+        push(entry)?;
     }
     if !preload.is_null() && replace.is_none() {
         push(preload)?;
@@ -156,10 +184,47 @@ fn build(plan: &Plan, envp: Envp, array: &mut [*const c_char], buf: &mut [u8]) -
     push(core::ptr::null())
 }
 
-/// Puts detbuild's variables back into `environ` itself, for `system` and `popen` (see the
-/// module docs). Allocates inside libc (`putenv`, `setenv`), as those functions do anyway.
-pub fn repair_environ() {
-    let Some(plan) = plan(env::environ_ptr()) else {
+/// Runs `f` (`system` or `popen` running `sh -c command`) with detbuild's variables put back
+/// into `environ` itself, and [`Inherit`]'s entries in place while it runs (see the module
+/// docs). Allocates inside libc (`putenv`, `setenv`), as those functions do anyway.
+pub fn with_environ<R>(command: *const c_char, f: impl FnOnce() -> R) -> R {
+    if !shimmed() {
+        return f();
+    }
+    repair_environ();
+    let argv = [c"sh".as_ptr(), c"-c".as_ptr(), command, core::ptr::null()];
+    let program = Program {
+        path: c"/bin/sh".as_ptr(),
+        argv: argv.as_ptr(),
+    };
+    let inherit = Inherit::compute(env::environ_ptr(), program);
+    let Some(put) = crate::real::putenv().filter(|_| inherit.any()) else {
+        return f();
+    };
+    let swap = [KEY, ROOT].map(|v| {
+        let new = match v {
+            KEY => inherit.key_entry(),
+            _ => inherit.root_entry(),
+        }?;
+        let old = Environ::current()
+            .find(|(_, e)| e.starts_with(env::NAMES[v]))?
+            .0;
+        // SAFETY: a NUL-terminated `NAME=value` entry on our stack, which outlives the call
+        // below, after which the old entry is put back.
+        unsafe { put(new.cast_mut()) };
+        Some(old)
+    });
+    let result = f();
+    for old in swap.into_iter().flatten() {
+        // SAFETY: the entry that was in `environ` before; it is still alive.
+        unsafe { put(old.cast_mut()) };
+    }
+    result
+}
+
+/// Puts detbuild's variables back into `environ` itself (see [`with_environ`]).
+fn repair_environ() {
+    let Some(plan) = plan(env::environ_ptr(), &Inherit::NONE) else {
         return;
     };
     if let Some(put) = crate::real::putenv() {
