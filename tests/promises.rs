@@ -8,6 +8,8 @@ mod common;
 mod bench;
 /// The wall clock.
 mod clock;
+/// Directory listings in byte-wise order: readdir & co, scandir, glob, fts, nftw, tools.
+mod dirs;
 /// examples/hello built with make -j4.
 mod example;
 /// Every way a process starts keeps the shim: exec*, spawn, system, popen, cleared envs.

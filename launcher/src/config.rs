@@ -260,11 +260,29 @@ mod tests {
         let text = "[programs.gcc]\nclok = \"real\"\n";
         let (at, msg) = parse(text).unwrap_err();
         assert_eq!(line_col(text, at).0, 1, "points at the table: {msg}");
-        assert!(msg.contains("unknown switch `clok`") && msg.contains("clock, random"), "{msg}");
+        assert!(
+            msg.contains("unknown switch `clok`") && msg.contains("clock, random"),
+            "{msg}"
+        );
         let (_, msg) = parse("[programs.gcc]\nrandom = \"maybe\"\n").unwrap_err();
         assert!(msg.contains("must be \"fake\" or \"real\""), "{msg}");
         let (_, msg) = parse("[programs]\ngcc = 1\n").unwrap_err();
         assert!(msg.contains("must be a table"), "{msg}");
+    }
+
+    #[test]
+    fn every_source_is_a_switch_with_line_numbered_errors() {
+        let c = parse("[programs.ls]\ndirs = \"real\"\n[programs.cc]\ndirs = \"fake\"\n").unwrap();
+        assert_eq!(c.programs, ["cc=D", "ls=d"]);
+        for source in Source::ALL {
+            let text = format!(
+                "seed = \"x\"\n[programs.tool]\n{} = \"sometimes\"\n",
+                source.name()
+            );
+            let (at, msg) = parse(&text).unwrap_err();
+            assert_eq!(line_col(&text, at).0, 2, "{msg}");
+            assert!(msg.contains("must be \"fake\" or \"real\""), "{msg}");
+        }
     }
 
     #[test]
@@ -277,6 +295,9 @@ mod tests {
             "{msg}"
         );
         let (_, msg) = parse("[programs]\nshimmed = [\"make\"]\n").unwrap_err();
-        assert!(msg.contains("[programs.\"make\"] clock = \"fake\""), "{msg}");
+        assert!(
+            msg.contains("[programs.\"make\"] clock = \"fake\""),
+            "{msg}"
+        );
     }
 }

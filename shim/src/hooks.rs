@@ -117,6 +117,9 @@ type Mutex = *mut pthread_mutex_t;
 type Rw = *mut pthread_rwlock_t;
 type Abs = *const timespec;
 type Mode = libc::mode_t;
+use crate::dirwalk::{DirCompar, DirFilter, FtsCompar, GlobErr, QCompar};
+use libc::{dirent, dirent64, DIR};
+type DirList = *mut *mut *mut dirent64;
 
 // The table. `build.rs` reads the `hook` and `c` lines of this invocation (one entry a line).
 table! {
@@ -223,6 +226,32 @@ table! {
     real lazy pthread_rwlock_trywrlock(Rw) -> c_int;
     real lazy pthread_tryjoin_np(pthread_t, *mut *mut c_void) -> c_int;
     real lazy sem_trywait(*mut sem_t) -> c_int;
+    // dir.rs: directory order
+    hook lazy opendir(*const c_char) -> *mut DIR;
+    hook lazy fdopendir(c_int) -> *mut DIR;
+    hook lazy readdir(*mut DIR) -> *mut dirent;
+    hook lazy readdir64(*mut DIR) -> *mut dirent64;
+    hook lazy readdir_r(*mut DIR, *mut dirent, *mut *mut dirent) -> c_int;
+    hook lazy readdir64_r(*mut DIR, *mut dirent64, *mut *mut dirent64) -> c_int;
+    hook lazy telldir(*mut DIR) -> c_long;
+    hook lazy seekdir(*mut DIR, c_long) -> ();
+    hook lazy rewinddir(*mut DIR) -> ();
+    hook lazy closedir(*mut DIR) -> c_int;
+    // dirwalk.rs: directory order inside glibc
+    hook lazy scandir(*const c_char, DirList, DirFilter, DirCompar) -> c_int;
+    hook lazy scandir64(*const c_char, DirList, DirFilter, DirCompar) -> c_int;
+    hook lazy scandirat(c_int, *const c_char, DirList, DirFilter, DirCompar) -> c_int;
+    hook lazy scandirat64(c_int, *const c_char, DirList, DirFilter, DirCompar) -> c_int;
+    hook lazy glob(*const c_char, c_int, GlobErr, *mut libc::glob_t) -> c_int;
+    hook lazy glob64(*const c_char, c_int, GlobErr, *mut libc::glob_t) -> c_int;
+    hook lazy fts_open(*const *mut c_char, c_int, FtsCompar) -> *mut c_void;
+    hook lazy fts64_open(*const *mut c_char, c_int, FtsCompar) -> *mut c_void;
+    real lazy qsort(*mut c_void, usize, usize, QCompar) -> ();
+    // ftw.rs: directory order in tree walks
+    hook lazy nftw(*const c_char, crate::ftw::NftwFn, c_int, c_int) -> c_int;
+    hook lazy nftw64(*const c_char, crate::ftw::NftwFn, c_int, c_int) -> c_int;
+    hook lazy ftw(*const c_char, crate::ftw::FtwFn, c_int) -> c_int;
+    hook lazy ftw64(*const c_char, crate::ftw::FtwFn, c_int) -> c_int;
     // timer.rs
     hook lazy timerfd_create(clockid_t, c_int) -> c_int;
     hook lazy timerfd_settime(c_int, c_int, *const itimerspec, *mut itimerspec) -> c_int;

@@ -13,6 +13,8 @@
 //! - [`thread`], [`fork`]: clocks and streams are per thread, keyed by creation order: a
 //!   thread by its creator's `pthread_create`/`thrd_create` count, a forked child by its
 //!   parent's `fork`/`_Fork` count, so values never depend on scheduling.
+//! - [`dir`], [`dirwalk`], [`ftw`]: directory listings (`readdir` & co, `scandir`, `glob`,
+//!   `fts`, `nftw`) come in byte-wise name order.
 //! - Programs on the `real` list, setuid programs and processes without a valid `DETBUILD`
 //!   payload see everything real ([`state`]).
 //!
@@ -24,10 +26,13 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub mod clock;
+pub mod dir;
+pub mod dirwalk;
 pub mod env;
 pub mod exec;
 pub mod fd;
 pub mod fork;
+pub mod ftw;
 pub mod hooks;
 pub mod random;
 pub mod state;

@@ -97,6 +97,19 @@ pub fn random() -> Option<&'static Process> {
     active().filter(|p| p.policy.fakes(policy::Source::Random))
 }
 
+/// Whether this program's policy fakes `source`, for sources that need no key (directory
+/// order, host, CPUs): true for transparent programs like `make` too, false when inert.
+#[inline]
+pub fn fakes(source: policy::Source) -> bool {
+    policy().is_some_and(|p| p.fakes(source))
+}
+
+/// Whether directory listings come in byte-wise order here.
+#[inline]
+pub fn dirs() -> bool {
+    fakes(policy::Source::Dirs)
+}
+
 /// The policy of this program when the shim is active or transparent here.
 pub fn policy() -> Option<Policy> {
     match mode() {

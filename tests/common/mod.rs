@@ -197,6 +197,48 @@ pub fn probe_with(name: &str, flags: &[&str]) -> PathBuf {
     out
 }
 
+/// Compiles `tests/probes/NAME.rs` with `rustc -O` once per test run and returns the
+/// executable.
+pub fn rust_probe(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = built.get(name) {
+        return p.clone();
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/probes")
+        .join(format!("{name}.rs"));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("rust-probe-{name}"));
+    let mut rustc = command("rustc");
+    rustc
+        .args(["-O", "--edition", "2021", "-o"])
+        .arg(&out)
+        .arg(&src);
+    run_within(&mut rustc, Duration::from_secs(300)).ok();
+    built.insert(name.to_string(), out.clone());
+    out
+}
+
+/// Whether `tool` is on PATH. A missing tool fails the test when `CI=true` (CI installs
+/// every package `.ci/run` names); elsewhere the test prints why it skips and returns.
+#[track_caller]
+pub fn have(tool: &str, package: &str) -> bool {
+    let found = run(&mut native(&["sh", "-c", &format!("command -v {tool}")]))
+        .status
+        .success();
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{tool} is not installed: install the Debian package `{package}`"
+        );
+        eprintln!("skipped: {tool} is not installed (Debian package `{package}`)");
+    }
+    found
+}
+
 /// Asserts that two runs of `make()` print different stdout (the probe really varies).
 #[track_caller]
 pub fn assert_varies(what: &str, make: impl Fn() -> Command) -> String {

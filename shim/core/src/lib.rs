@@ -13,10 +13,12 @@
 //! - [`tempname`]: templates and characters of temporary names.
 //! - [`vfs`]: the virtual-file registry and path normalization.
 //! - [`ids`]: lock-free sets of descriptors and timer ids that run on the faked clock.
+//! - [`dirs`]: directory snapshots and their byte-wise order.
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
 pub mod clock;
+pub mod dirs;
 pub mod exec;
 pub mod ids;
 pub mod key;

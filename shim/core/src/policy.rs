@@ -8,7 +8,7 @@
 //! - `MATCH` is a program's basename (`make`), or `name:arg` to match only when the first
 //!   argument is `arg` (`openssl:req`);
 //! - `LETTERS` set switches, one letter per source: lower case makes the source real, upper
-//!   case fakes it (`c`/`C` clock, `r`/`R` randomness). Unknown letters are ignored, so an
+//!   case fakes it (`c`/`C` clock, `r`/`R` randomness, `d`/`D` directory order). Unknown letters are ignored, so an
 //!   older shim runs under a newer launcher.
 //!
 //! Resolution: name-only entries apply first, then `name:arg` entries, each group in list
@@ -28,11 +28,13 @@ pub enum Source {
     Clock,
     /// `getrandom` & co, random devices, temporary names.
     Random,
+    /// Directory listings (`readdir` & co, `scandir`, `glob`, `fts`): byte-wise name order.
+    Dirs,
 }
 
 impl Source {
-    /// Every source, in letter order.
-    pub const ALL: [Source; 2] = [Source::Clock, Source::Random];
+    /// Every source, in bit order.
+    pub const ALL: [Source; 3] = [Source::Clock, Source::Random, Source::Dirs];
 
     fn bit(self) -> u8 {
         1 << self as u8
@@ -43,6 +45,7 @@ impl Source {
         match self {
             Source::Clock => b'c',
             Source::Random => b'r',
+            Source::Dirs => b'd',
         }
     }
 
@@ -51,6 +54,7 @@ impl Source {
         match self {
             Source::Clock => "clock",
             Source::Random => "random",
+            Source::Dirs => "dirs",
         }
     }
 }
@@ -61,7 +65,7 @@ pub struct Policy(u8);
 
 impl Policy {
     /// Everything faked.
-    pub const FAKE: Policy = Policy(0b11);
+    pub const FAKE: Policy = Policy((1 << Source::ALL.len()) - 1);
 
     /// Whether `source` is faked.
     #[inline]
