@@ -14,6 +14,8 @@ mod dirs;
 mod example;
 /// Every way a process starts keeps the shim: exec*, spawn, system, popen, cleared envs.
 mod exec;
+/// The host name and uname fields.
+mod host;
 /// Epoch sources, config, env output, exit codes, signals.
 mod launcher;
 /// getrandom & co, random devices, per-command streams.

@@ -17,12 +17,15 @@
 //! clock = "fake"              # undo a default
 //! ```
 //!
+//! `[host]` and the other machine tables are described in `sections.rs`.
+//!
 //! Unknown keys and bad values are errors that name the file, line and column. The old
 //! `real = [...]` and `shimmed = [...]` lists are refused with the new spelling.
 
 use crate::error::Error;
-use crate::fail;
+use crate::{fail, sections};
 use detbuild_core::clock::{parse_duration, MAX_EPOCH, MAX_STEP_NS, MIN_STEP_NS};
+use detbuild_core::host::Host;
 use detbuild_core::policy::Source;
 use detbuild_core::settings::valid_entry;
 use serde::Deserialize;
@@ -39,6 +42,8 @@ pub struct Config {
     pub fake_clock: bool,
     /// `[programs]` entries as payload entries `MATCH=LETTERS` (`detbuild_core::policy`).
     pub programs: Vec<String>,
+    /// `[host]` (`sections.rs`), defaults where not set.
+    pub host: Host,
 }
 
 #[derive(Deserialize)]
@@ -48,6 +53,7 @@ struct Raw {
     seed: Option<Spanned<String>>,
     clock: Option<RawClock>,
     programs: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
+    host: Option<sections::RawHost>,
 }
 
 #[derive(Deserialize)]
@@ -110,6 +116,9 @@ pub fn parse(text: &str) -> Result<Config, (usize, String)> {
                 }
             };
         }
+    }
+    if let Some(h) = raw.host {
+        config.host = sections::host(h)?;
     }
     for (name, value) in raw.programs.unwrap_or_default() {
         config.programs.push(program(&name, &value)?);
@@ -227,6 +236,7 @@ mod tests {
                 step_ns: Some(10_000_000),
                 fake_clock: false,
                 programs: vec!["gcc=cr".into(), "make=C".into(), "openssl:req=r".into()],
+                host: Host::default(),
             }
         );
         assert!(parse("").unwrap().fake_clock);
@@ -283,6 +293,23 @@ mod tests {
             assert_eq!(line_col(&text, at).0, 2, "{msg}");
             assert!(msg.contains("must be \"fake\" or \"real\""), "{msg}");
         }
+    }
+
+    #[test]
+    fn host_values_are_read_and_checked() {
+        let c = parse("[host]\nname = \"b1\"\nrelease = \"6.1.0\"\n").unwrap();
+        assert_eq!(c.host.name.as_bytes(), b"b1");
+        assert_eq!(c.host.release.unwrap().as_bytes(), b"6.1.0");
+        assert_eq!(c.host.domain.as_bytes(), b"(none)");
+        assert!(c.host.machine.is_none());
+        let text = "seed = \"x\"\n[host]\nname = \"a;b\"\n";
+        let (at, msg) = parse(text).unwrap_err();
+        assert_eq!(line_col(text, at), (3, 8));
+        assert!(msg.contains("[host] name = \"a;b\""), "{msg}");
+        let text = "[host]\nnmae = \"x\"\n";
+        let (at, msg) = parse(text).unwrap_err();
+        assert_eq!(line_col(text, at).0, 2, "{msg}");
+        assert!(parse("[host]\nversion = \"\"\n").is_err());
     }
 
     #[test]

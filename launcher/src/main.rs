@@ -14,6 +14,7 @@ mod error;
 mod layout;
 mod plan;
 mod run;
+mod sections;
 
 use clap::Parser;
 use std::process::ExitCode;

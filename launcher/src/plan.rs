@@ -8,6 +8,7 @@
 //! copy of the shim. [`asan_options`] adds `verify_asan_link_order=0` to `ASAN_OPTIONS`: an
 //! ASan-built program aborts when a preload comes before its runtime, and the shim always does.
 
+use detbuild_core::host::Host;
 use detbuild_core::key::root_key;
 use detbuild_core::key::to_hex;
 use detbuild_core::settings::{Settings, KEY_VAR, ROOT_VAR, VAR};
@@ -27,6 +28,8 @@ pub struct Plan {
     pub root: PathBuf,
     /// Absolute path of the shim library.
     pub shim: PathBuf,
+    /// The host the build sees.
+    pub host: Host,
 }
 
 /// Variables to set in the child, in a fixed order.
@@ -42,6 +45,7 @@ pub fn child_env(
         key: root,
         programs: programs.as_bytes(),
         fake_clock: plan.fake_clock,
+        host: plan.host,
     };
     let mut payload = String::new();
     settings
@@ -113,6 +117,7 @@ mod tests {
             programs: vec!["make=cr".into(), "openssl:genrsa=r".into()],
             root: "/src/proj".into(),
             shim: "/opt/det/libdetbuild_shim.so".into(),
+            host: Host::default(),
         }
     }
 

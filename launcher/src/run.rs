@@ -91,6 +91,7 @@ fn settle(opts: &Opts) -> Result<Plan, Error> {
         programs: plan::program_list(&config.programs),
         root: cwd,
         shim: layout::find_shim()?,
+        host: config.host,
     };
     if opts.verbose {
         eprintln!(

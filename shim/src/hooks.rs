@@ -252,6 +252,10 @@ table! {
     hook lazy nftw64(*const c_char, crate::ftw::NftwFn, c_int, c_int) -> c_int;
     hook lazy ftw(*const c_char, crate::ftw::FtwFn, c_int) -> c_int;
     hook lazy ftw64(*const c_char, crate::ftw::FtwFn, c_int) -> c_int;
+    // host.rs
+    hook lazy uname(*mut libc::utsname) -> c_int;
+    hook lazy gethostname(*mut c_char, usize) -> c_int;
+    hook lazy getdomainname(*mut c_char, usize) -> c_int;
     // timer.rs
     hook lazy timerfd_create(clockid_t, c_int) -> c_int;
     hook lazy timerfd_settime(c_int, c_int, *const itimerspec, *mut itimerspec) -> c_int;

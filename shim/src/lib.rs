@@ -15,6 +15,8 @@
 //!   parent's `fork`/`_Fork` count, so values never depend on scheduling.
 //! - [`dir`], [`dirwalk`], [`ftw`]: directory listings (`readdir` & co, `scandir`, `glob`,
 //!   `fts`, `nftw`) come in byte-wise name order.
+//! - [`host`]: `uname`, `gethostname`, `getdomainname` and the kernel's host-name files report
+//!   the configured host.
 //! - Programs on the `real` list, setuid programs and processes without a valid `DETBUILD`
 //!   payload see everything real ([`state`]).
 //!
@@ -34,6 +36,7 @@ pub mod fd;
 pub mod fork;
 pub mod ftw;
 pub mod hooks;
+pub mod host;
 pub mod random;
 pub mod state;
 pub mod sys;

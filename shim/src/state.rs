@@ -20,6 +20,7 @@ use crate::{env, sys};
 use core::cell::UnsafeCell;
 use core::ffi::c_char;
 use core::sync::atomic::{AtomicU8, Ordering};
+use detbuild_core::host::Host;
 use detbuild_core::key::{Key, ProcessKey};
 use detbuild_core::policy::{self, Policy};
 use detbuild_core::settings;
@@ -47,6 +48,8 @@ pub struct Process {
     pub root: Key,
     /// What this program gets faked.
     pub policy: Policy,
+    /// The host the build sees.
+    pub host: Host,
 }
 
 const UNINIT: u8 = 0;
@@ -67,6 +70,7 @@ static PROCESS: Slot = Slot(UnsafeCell::new(Process {
     key: [0; 32],
     root: [0; 32],
     policy: Policy::FAKE,
+    host: Host::UNSET,
 }));
 
 /// The process state if the shim is active here, initialising lazily on first use.
@@ -108,6 +112,16 @@ pub fn fakes(source: policy::Source) -> bool {
 #[inline]
 pub fn dirs() -> bool {
     fakes(policy::Source::Dirs)
+}
+
+/// The configured host, when this program's policy fakes it.
+#[inline]
+pub fn host() -> Option<&'static Host> {
+    if !fakes(policy::Source::Host) {
+        return None;
+    }
+    // SAFETY: see Slot (fakes() saw ACTIVE or REAL, so PROCESS is written).
+    Some(unsafe { &(*PROCESS.0.get()).host })
 }
 
 /// The policy of this program when the shim is active or transparent here.
@@ -183,6 +197,7 @@ fn compute(args: Args) -> Option<(Process, Mode)> {
         key: s.key,
         root: s.key,
         policy: s.policy(argv0, arg1),
+        host: s.host,
     };
     if !process.policy.keyed() {
         return Some((process, Mode::Transparent));

@@ -14,12 +14,14 @@
 //! - [`vfs`]: the virtual-file registry and path normalization.
 //! - [`ids`]: lock-free sets of descriptors and timer ids that run on the faked clock.
 //! - [`dirs`]: directory snapshots and their byte-wise order.
+//! - [`host`]: the host name, domain and `uname` fields the build sees.
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
 pub mod clock;
 pub mod dirs;
 pub mod exec;
+pub mod host;
 pub mod ids;
 pub mod key;
 pub mod policy;

@@ -8,7 +8,7 @@
 //! - `MATCH` is a program's basename (`make`), or `name:arg` to match only when the first
 //!   argument is `arg` (`openssl:req`);
 //! - `LETTERS` set switches, one letter per source: lower case makes the source real, upper
-//!   case fakes it (`c`/`C` clock, `r`/`R` randomness, `d`/`D` directory order). Unknown letters are ignored, so an
+//!   case fakes it (`c`/`C` clock, `r`/`R` randomness, `d`/`D` directory order, `h`/`H` host). Unknown letters are ignored, so an
 //!   older shim runs under a newer launcher.
 //!
 //! Resolution: name-only entries apply first, then `name:arg` entries, each group in list
@@ -30,11 +30,14 @@ pub enum Source {
     Random,
     /// Directory listings (`readdir` & co, `scandir`, `glob`, `fts`): byte-wise name order.
     Dirs,
+    /// `uname`, `gethostname`, `getdomainname`, `/proc/sys/kernel/{hostname,domainname}`,
+    /// `/etc/hostname`: the configured host.
+    Host,
 }
 
 impl Source {
     /// Every source, in bit order.
-    pub const ALL: [Source; 3] = [Source::Clock, Source::Random, Source::Dirs];
+    pub const ALL: [Source; 4] = [Source::Clock, Source::Random, Source::Dirs, Source::Host];
 
     fn bit(self) -> u8 {
         1 << self as u8
@@ -46,6 +49,7 @@ impl Source {
             Source::Clock => b'c',
             Source::Random => b'r',
             Source::Dirs => b'd',
+            Source::Host => b'h',
         }
     }
 
@@ -55,6 +59,7 @@ impl Source {
             Source::Clock => "clock",
             Source::Random => "random",
             Source::Dirs => "dirs",
+            Source::Host => "host",
         }
     }
 }
@@ -142,6 +147,9 @@ const DRIVER: &str = "build driver: its clock reads only compare file times (a f
 const KEYGEN: &str = "key generator: long-lived secrets must never be predictable; keeps the \
                       build's clock so what it certifies verifies inside the build";
 
+const NETWORK: &str = "network client: host-based authentication and the %l/%L tokens of its \
+                       config name this machine, so it sees the real host name";
+
 /// The default program list; the user's `[programs]` entries apply after it.
 pub const DEFAULTS: &[Default] = &[
     Default {
@@ -213,6 +221,11 @@ pub const DEFAULTS: &[Default] = &[
         matcher: "openssl:ecparam",
         letters: "r",
         why: KEYGEN,
+    },
+    Default {
+        matcher: "ssh",
+        letters: "h",
+        why: NETWORK,
     },
 ];
 

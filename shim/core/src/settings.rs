@@ -12,12 +12,15 @@
 //!   resolve).
 //! - `clock`: `logical` (default) or `real`: the default policy's clock switch (programs'
 //!   entries may still turn it back on or off).
+//! - `host`, `domain`, `release`, `version`, `machine`: the host the build sees
+//!   ([`crate::host`]; defaults there).
 //!
 //! Fields may come in any order; unknown fields are ignored so an older shim can run under a
 //! newer launcher. A payload that lacks `v1`, `epoch` or `key`, or has a malformed value, is
 //! rejected and the shim stays inert (everything real) rather than guessing.
 
 use crate::clock::{DEFAULT_STEP_NS, MAX_EPOCH, MAX_STEP_NS, MIN_STEP_NS};
+use crate::host::Host;
 use crate::key::{from_hex, to_hex, Key};
 use crate::policy::{Policy, Source};
 
@@ -42,6 +45,9 @@ pub struct Settings<'a> {
     pub programs: &'a [u8],
     /// Whether the wall clock is faked (`clock=logical`) or left real (`clock=real`).
     pub fake_clock: bool,
+    /// The host the build sees (`host=`, `domain=`, `release=`, `version=`, `machine=`;
+    /// [`crate::host`]).
+    pub host: Host,
 }
 
 /// Why a payload was rejected.
@@ -61,6 +67,7 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
     }
     let (mut epoch, mut step_ns, mut key, mut programs) = (None, DEFAULT_STEP_NS, None, &[][..]);
     let mut fake_clock = true;
+    let mut host = Host::default();
     for field in fields {
         let (name, value) = match field.iter().position(|&b| b == b'=') {
             Some(i) => (&field[..i], &field[i + 1..]),
@@ -88,7 +95,9 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
                     _ => return Err(PayloadError::Field("clock")),
                 }
             }
-            _ => {}
+            _ => {
+                host.set(name, value).map_err(PayloadError::Field)?;
+            }
         }
     }
     Ok(Settings {
@@ -97,6 +106,7 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
         key: key.ok_or(PayloadError::Field("key"))?,
         programs,
         fake_clock,
+        host,
     })
 }
 
@@ -122,7 +132,7 @@ impl Settings<'_> {
         if !self.fake_clock {
             out.write_str(";clock=real")?;
         }
-        Ok(())
+        self.host.encode(out)
     }
 }
 
@@ -174,6 +184,7 @@ mod tests {
             key: root_key(b"s"),
             programs,
             fake_clock: true,
+            host: Host::default(),
         }
     }
 
@@ -190,7 +201,7 @@ mod tests {
         };
         let mut text = String::new();
         s.encode(&mut text).unwrap();
-        assert!(text.ends_with(";clock=real"));
+        assert!(text.contains(";clock=real;host=detbuild;"));
         assert_eq!(parse(text.as_bytes()), Ok(s));
     }
 

@@ -1,0 +1,55 @@
+//! The config tables that describe the machine the build sees: `[host]` (and, beside it, the
+//! other machine-facing tables), parsed from raw TOML into core types. Errors carry the byte
+//! offset of the offending value; `config.rs` turns it into a line and column.
+//!
+//! ```toml
+//! [host]
+//! name = "detbuild"          # node name: uname -n, hostname, /etc/hostname (default "detbuild")
+//! domain = "(none)"          # NIS domain: getdomainname, domainname (default "(none)")
+//! release = "6.1.0"          # uname -r (default: real)
+//! version = "#1 SMP"         # uname -v (default: real)
+//! machine = "x86_64"         # uname -m (default: real)
+//! ```
+
+use detbuild_core::host::{self, Host};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// `[host]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHost {
+    name: Option<Spanned<String>>,
+    domain: Option<Spanned<String>>,
+    release: Option<Spanned<String>>,
+    version: Option<Spanned<String>>,
+    machine: Option<Spanned<String>>,
+}
+
+/// Validates `[host]`.
+pub fn host(raw: RawHost) -> Result<Host, (usize, String)> {
+    let mut out = Host::default();
+    for (key, value) in [
+        ("host", raw.name),
+        ("domain", raw.domain),
+        ("release", raw.release),
+        ("version", raw.version),
+        ("machine", raw.machine),
+    ] {
+        let Some(value) = value else { continue };
+        if !host::valid(value.get_ref().as_bytes()) {
+            let shown = if key == "host" { "name" } else { key };
+            return Err((
+                value.span().start,
+                format!(
+                    "[host] {shown} = {:?} must be 1 to {} printable ASCII characters without `;`",
+                    value.get_ref(),
+                    host::MAX
+                ),
+            ));
+        }
+        out.set(key.as_bytes(), value.get_ref().as_bytes())
+            .map_err(|_| (value.span().start, format!("[host] {key} is invalid")))?;
+    }
+    Ok(out)
+}
