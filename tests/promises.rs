@@ -8,6 +8,8 @@ mod common;
 mod bench;
 /// The wall clock.
 mod clock;
+/// The CPU count.
+mod cpus;
 /// Directory listings in byte-wise order: readdir & co, scandir, glob, fts, nftw, tools.
 mod dirs;
 /// examples/hello built with make -j4.

@@ -61,6 +61,11 @@ pub struct Opts {
     #[arg(long, value_name = "DURATION", global = true)]
     pub step: Option<String>,
 
+    /// CPU count every program sees (nproc, sysconf, sched_getaffinity, /proc/cpuinfo):
+    /// 1 to 1024, or `real` (default 4, or `cpus` in the config).
+    #[arg(long, value_name = "N|real", global = true)]
+    pub cpus: Option<String>,
+
     /// Config file (default: ./detbuild.toml if present).
     #[arg(long, value_name = "PATH", global = true)]
     pub config: Option<PathBuf>,

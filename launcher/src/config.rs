@@ -17,7 +17,7 @@
 //! clock = "fake"              # undo a default
 //! ```
 //!
-//! `[host]` and the other machine tables are described in `sections.rs`.
+//! `cpus` and `[host]` are described in `sections.rs`.
 //!
 //! Unknown keys and bad values are errors that name the file, line and column. The old
 //! `real = [...]` and `shimmed = [...]` lists are refused with the new spelling.
@@ -44,6 +44,8 @@ pub struct Config {
     pub programs: Vec<String>,
     /// `[host]` (`sections.rs`), defaults where not set.
     pub host: Host,
+    /// `cpus = N | "real"`: `Some(None)` is real.
+    pub cpus: Option<Option<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -54,6 +56,7 @@ struct Raw {
     clock: Option<RawClock>,
     programs: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
     host: Option<sections::RawHost>,
+    cpus: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +119,9 @@ pub fn parse(text: &str) -> Result<Config, (usize, String)> {
                 }
             };
         }
+    }
+    if let Some(c) = raw.cpus {
+        config.cpus = Some(sections::cpus(&c)?);
     }
     if let Some(h) = raw.host {
         config.host = sections::host(h)?;
@@ -237,6 +243,7 @@ mod tests {
                 fake_clock: false,
                 programs: vec!["gcc=cr".into(), "make=C".into(), "openssl:req=r".into()],
                 host: Host::default(),
+                cpus: None,
             }
         );
         assert!(parse("").unwrap().fake_clock);
@@ -293,6 +300,19 @@ mod tests {
             assert_eq!(line_col(&text, at).0, 2, "{msg}");
             assert!(msg.contains("must be \"fake\" or \"real\""), "{msg}");
         }
+    }
+
+    #[test]
+    fn cpus_are_a_count_or_real() {
+        assert_eq!(parse("cpus = 8").unwrap().cpus, Some(Some(8)));
+        assert_eq!(parse("cpus = \"real\"").unwrap().cpus, Some(None));
+        assert_eq!(parse("").unwrap().cpus, None);
+        let text = "seed = \"x\"\ncpus = 0\n";
+        let (at, msg) = parse(text).unwrap_err();
+        assert_eq!(line_col(text, at), (2, 8));
+        assert!(msg.contains("from 1 to 1024"), "{msg}");
+        assert!(parse("cpus = \"many\"").is_err());
+        assert!(parse("cpus = 2.5").is_err());
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub struct Plan {
     pub shim: PathBuf,
     /// The host the build sees.
     pub host: Host,
+    /// The CPU count the build sees (`None`: real).
+    pub cpus: Option<u32>,
 }
 
 /// Variables to set in the child, in a fixed order.
@@ -46,6 +48,7 @@ pub fn child_env(
         programs: programs.as_bytes(),
         fake_clock: plan.fake_clock,
         host: plan.host,
+        cpus: plan.cpus,
     };
     let mut payload = String::new();
     settings
@@ -118,6 +121,7 @@ mod tests {
             root: "/src/proj".into(),
             shim: "/opt/det/libdetbuild_shim.so".into(),
             host: Host::default(),
+            cpus: Some(4),
         }
     }
 

@@ -83,6 +83,11 @@ fn settle(opts: &Opts) -> Result<Plan, Error> {
         Some(s) => s.clone(),
         None => config.seed.clone().unwrap_or_else(|| epoch.to_string()),
     };
+    let cpus = match &opts.cpus {
+        Some(text) => detbuild_core::cpus::parse(text)
+            .map_err(|e| fail!("--cpus {text:?} {e}; e.g. --cpus 4 or --cpus real"))?,
+        None => config.cpus.unwrap_or(Some(detbuild_core::cpus::DEFAULT)),
+    };
     let plan = Plan {
         epoch,
         seed,
@@ -92,6 +97,7 @@ fn settle(opts: &Opts) -> Result<Plan, Error> {
         root: cwd,
         shim: layout::find_shim()?,
         host: config.host,
+        cpus,
     };
     if opts.verbose {
         eprintln!(

@@ -3,6 +3,8 @@
 //! offset of the offending value; `config.rs` turns it into a line and column.
 //!
 //! ```toml
+//! cpus = 4                   # CPU count every program sees, or "real" (default 4)
+//!
 //! [host]
 //! name = "detbuild"          # node name: uname -n, hostname, /etc/hostname (default "detbuild")
 //! domain = "(none)"          # NIS domain: getdomainname, domainname (default "(none)")
@@ -52,4 +54,15 @@ pub fn host(raw: RawHost) -> Result<Host, (usize, String)> {
             .map_err(|_| (value.span().start, format!("[host] {key} is invalid")))?;
     }
     Ok(out)
+}
+
+/// Validates `cpus = N | "real"`: `None` is real.
+pub fn cpus(value: &Spanned<toml::Value>) -> Result<Option<u32>, (usize, String)> {
+    let text = match value.get_ref() {
+        toml::Value::Integer(n) => n.to_string(),
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    detbuild_core::cpus::parse(&text)
+        .map_err(|e| (value.span().start, format!("cpus = {text} {e}")))
 }

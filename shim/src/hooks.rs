@@ -256,6 +256,11 @@ table! {
     hook lazy uname(*mut libc::utsname) -> c_int;
     hook lazy gethostname(*mut c_char, usize) -> c_int;
     hook lazy getdomainname(*mut c_char, usize) -> c_int;
+    // cpus.rs
+    hook lazy sysconf(c_int) -> c_long;
+    hook lazy get_nprocs() -> c_int;
+    hook lazy get_nprocs_conf() -> c_int;
+    hook lazy sched_getaffinity(pid_t, usize, *mut libc::cpu_set_t) -> c_int;
     // timer.rs
     hook lazy timerfd_create(clockid_t, c_int) -> c_int;
     hook lazy timerfd_settime(c_int, c_int, *const itimerspec, *mut itimerspec) -> c_int;

@@ -17,6 +17,8 @@
 //!   `fts`, `nftw`) come in byte-wise name order.
 //! - [`host`]: `uname`, `gethostname`, `getdomainname` and the kernel's host-name files report
 //!   the configured host.
+//! - [`cpus`]: `sysconf`, `get_nprocs*`, `sched_getaffinity` and the kernel's CPU files report
+//!   the configured count.
 //! - Programs on the `real` list, setuid programs and processes without a valid `DETBUILD`
 //!   payload see everything real ([`state`]).
 //!
@@ -28,6 +30,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub mod clock;
+pub mod cpus;
 pub mod dir;
 pub mod dirwalk;
 pub mod env;

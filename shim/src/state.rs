@@ -50,6 +50,8 @@ pub struct Process {
     pub policy: Policy,
     /// The host the build sees.
     pub host: Host,
+    /// The CPU count the build sees (0: real).
+    pub cpus: u32,
 }
 
 const UNINIT: u8 = 0;
@@ -71,6 +73,7 @@ static PROCESS: Slot = Slot(UnsafeCell::new(Process {
     root: [0; 32],
     policy: Policy::FAKE,
     host: Host::UNSET,
+    cpus: 0,
 }));
 
 /// The process state if the shim is active here, initialising lazily on first use.
@@ -122,6 +125,16 @@ pub fn host() -> Option<&'static Host> {
     }
     // SAFETY: see Slot (fakes() saw ACTIVE or REAL, so PROCESS is written).
     Some(unsafe { &(*PROCESS.0.get()).host })
+}
+
+/// The configured CPU count, when this program's policy fakes it.
+#[inline]
+pub fn cpus() -> Option<u32> {
+    if !fakes(policy::Source::Cpus) {
+        return None;
+    }
+    // SAFETY: see Slot (fakes() saw ACTIVE or REAL, so PROCESS is written).
+    Some(unsafe { (*PROCESS.0.get()).cpus }).filter(|&n| n > 0)
 }
 
 /// The policy of this program when the shim is active or transparent here.
@@ -198,6 +211,7 @@ fn compute(args: Args) -> Option<(Process, Mode)> {
         root: s.key,
         policy: s.policy(argv0, arg1),
         host: s.host,
+        cpus: s.cpus.unwrap_or(0),
     };
     if !process.policy.keyed() {
         return Some((process, Mode::Transparent));

@@ -22,6 +22,8 @@
 //!
 //! - `/proc/sys/kernel/hostname` and `/etc/hostname` read as the configured host name and a
 //!   newline, `/proc/sys/kernel/domainname` as the domain name (switch `host`; `host.rs`).
+//! - `/proc/cpuinfo` and `/sys/devices/system/cpu/{online,possible,present}` list the
+//!   configured CPU count (switch `cpus`; `cpus.rs`).
 //!
 //! Real: write or read-write opens, every other path, symbolic links to a provider's path.
 //! `fstat` on a provided file says "regular file", not "character device".
@@ -106,6 +108,7 @@ fn open_fake(dir: c_int, path: *const c_char, flags: c_int, prefill_len: usize) 
     let text = match file {
         File::HostName => state::host().map(|h| h.name.line(&mut line)),
         File::DomainName => state::host().map(|h| h.domain.line(&mut line)),
+        File::CpuInfo | File::CpuRange => return crate::cpus::open_file(file, cloexec),
         _ => return open_random(file, cloexec, prefill_len),
     };
     Some(open_text(&line[..text?], cloexec))
@@ -171,7 +174,8 @@ fn prefill(fd: c_int, key: &Key, len: usize) -> bool {
     })
 }
 
-fn write_all(fd: c_int, mut data: &[u8]) -> bool {
+/// Writes all of `data` to `fd`; false on a failed or empty write.
+pub fn write_all(fd: c_int, mut data: &[u8]) -> bool {
     while !data.is_empty() {
         let n = sys::write(fd, data);
         if n <= 0 {

@@ -8,7 +8,7 @@
 //! - `MATCH` is a program's basename (`make`), or `name:arg` to match only when the first
 //!   argument is `arg` (`openssl:req`);
 //! - `LETTERS` set switches, one letter per source: lower case makes the source real, upper
-//!   case fakes it (`c`/`C` clock, `r`/`R` randomness, `d`/`D` directory order, `h`/`H` host). Unknown letters are ignored, so an
+//!   case fakes it (`c`/`C` clock, `r`/`R` randomness, `d`/`D` directory order, `h`/`H` host, `n`/`N` CPU count). Unknown letters are ignored, so an
 //!   older shim runs under a newer launcher.
 //!
 //! Resolution: name-only entries apply first, then `name:arg` entries, each group in list
@@ -33,11 +33,20 @@ pub enum Source {
     /// `uname`, `gethostname`, `getdomainname`, `/proc/sys/kernel/{hostname,domainname}`,
     /// `/etc/hostname`: the configured host.
     Host,
+    /// `sysconf(_SC_NPROCESSORS_*)`, `get_nprocs*`, `sched_getaffinity`, `/proc/cpuinfo`,
+    /// `/sys/devices/system/cpu/{online,possible,present}`: the configured count.
+    Cpus,
 }
 
 impl Source {
     /// Every source, in bit order.
-    pub const ALL: [Source; 4] = [Source::Clock, Source::Random, Source::Dirs, Source::Host];
+    pub const ALL: [Source; 5] = [
+        Source::Clock,
+        Source::Random,
+        Source::Dirs,
+        Source::Host,
+        Source::Cpus,
+    ];
 
     fn bit(self) -> u8 {
         1 << self as u8
@@ -50,6 +59,7 @@ impl Source {
             Source::Random => b'r',
             Source::Dirs => b'd',
             Source::Host => b'h',
+            Source::Cpus => b'n',
         }
     }
 
@@ -60,6 +70,7 @@ impl Source {
             Source::Random => "random",
             Source::Dirs => "dirs",
             Source::Host => "host",
+            Source::Cpus => "cpus",
         }
     }
 }

@@ -12,6 +12,7 @@
 //!   resolve).
 //! - `clock`: `logical` (default) or `real`: the default policy's clock switch (programs'
 //!   entries may still turn it back on or off).
+//! - `cpus`: the CPU count the build sees, `1..=1024`; absent: real.
 //! - `host`, `domain`, `release`, `version`, `machine`: the host the build sees
 //!   ([`crate::host`]; defaults there).
 //!
@@ -48,6 +49,9 @@ pub struct Settings<'a> {
     /// The host the build sees (`host=`, `domain=`, `release=`, `version=`, `machine=`;
     /// [`crate::host`]).
     pub host: Host,
+    /// The CPU count the build sees (`cpus=N`), or `None` to leave it real; the default
+    /// policy's `cpus` switch is on exactly when it is set.
+    pub cpus: Option<u32>,
 }
 
 /// Why a payload was rejected.
@@ -68,6 +72,7 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
     let (mut epoch, mut step_ns, mut key, mut programs) = (None, DEFAULT_STEP_NS, None, &[][..]);
     let mut fake_clock = true;
     let mut host = Host::default();
+    let mut cpus = None;
     for field in fields {
         let (name, value) = match field.iter().position(|&b| b == b'=') {
             Some(i) => (&field[..i], &field[i + 1..]),
@@ -88,6 +93,13 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
             }
             b"key" => key = Some(from_hex(value).ok_or(PayloadError::Field("key"))?),
             b"prog" => programs = value,
+            b"cpus" => {
+                cpus = Some(
+                    parse_u64(value)
+                        .filter(|n| (1..=u64::from(crate::cpus::MAX)).contains(n))
+                        .ok_or(PayloadError::Field("cpus"))? as u32,
+                )
+            }
             b"clock" => {
                 fake_clock = match value {
                     b"logical" => true,
@@ -107,6 +119,7 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
         programs,
         fake_clock,
         host,
+        cpus,
     })
 }
 
@@ -115,6 +128,7 @@ impl Settings<'_> {
     pub fn policy(&self, argv0: &[u8], arg1: Option<&[u8]>) -> Policy {
         Policy::FAKE
             .with(Source::Clock, self.fake_clock)
+            .with(Source::Cpus, self.cpus.is_some())
             .resolve(self.programs, argv0, arg1)
     }
 
@@ -131,6 +145,9 @@ impl Settings<'_> {
         )?;
         if !self.fake_clock {
             out.write_str(";clock=real")?;
+        }
+        if let Some(n) = self.cpus {
+            write!(out, ";cpus={n}")?;
         }
         self.host.encode(out)
     }
@@ -185,6 +202,7 @@ mod tests {
             programs,
             fake_clock: true,
             host: Host::default(),
+            cpus: Some(4),
         }
     }
 
@@ -201,7 +219,7 @@ mod tests {
         };
         let mut text = String::new();
         s.encode(&mut text).unwrap();
-        assert!(text.contains(";clock=real;host=detbuild;"));
+        assert!(text.contains(";clock=real;cpus=4;host=detbuild;"));
         assert_eq!(parse(text.as_bytes()), Ok(s));
     }
 
@@ -237,6 +255,23 @@ mod tests {
         };
         assert!(!real_clock.policy(b"cc", None).fakes(Source::Clock));
         assert!(real_clock.policy(b"/bin/date", None).fakes(Source::Clock));
+    }
+
+    #[test]
+    fn the_cpu_switch_follows_the_count() {
+        let s = sample(b"");
+        assert!(s.policy(b"cc", None).fakes(Source::Cpus));
+        let real = Settings { cpus: None, ..s };
+        assert!(!real.policy(b"cc", None).fakes(Source::Cpus));
+        let mut text = String::new();
+        real.encode(&mut text).unwrap();
+        assert!(!text.contains("cpus="), "{text}");
+        assert_eq!(parse(text.as_bytes()).map(|p| p.cpus), Ok(None));
+        let key = String::from_utf8(to_hex(&root_key(b"s")).to_vec()).unwrap();
+        for bad in ["0", "1025", "x"] {
+            let p = format!("v1;epoch=1;key={key};cpus={bad}");
+            assert_eq!(parse(p.as_bytes()), Err(PayloadError::Field("cpus")));
+        }
     }
 
     #[test]

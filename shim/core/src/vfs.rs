@@ -27,6 +27,10 @@ pub enum File {
     HostName,
     /// `/proc/sys/kernel/domainname`: the configured domain name.
     DomainName,
+    /// `/proc/cpuinfo`: the first CPU's block once per configured CPU.
+    CpuInfo,
+    /// `/sys/devices/system/cpu/{online,possible,present}`: `0-(N-1)`.
+    CpuRange,
 }
 
 impl File {
@@ -35,6 +39,7 @@ impl File {
         match self {
             File::RandomDevice | File::Uuid | File::BootId => Source::Random,
             File::HostName | File::DomainName => Source::Host,
+            File::CpuInfo | File::CpuRange => Source::Cpus,
         }
     }
 }
@@ -48,6 +53,10 @@ pub const FILES: &[(&[u8], File)] = &[
     (b"/proc/sys/kernel/hostname", File::HostName),
     (b"/etc/hostname", File::HostName),
     (b"/proc/sys/kernel/domainname", File::DomainName),
+    (b"/proc/cpuinfo", File::CpuInfo),
+    (b"/sys/devices/system/cpu/online", File::CpuRange),
+    (b"/sys/devices/system/cpu/possible", File::CpuRange),
+    (b"/sys/devices/system/cpu/present", File::CpuRange),
 ];
 
 /// The longest path [`normalize`] produces.
