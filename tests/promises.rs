@@ -22,6 +22,8 @@ mod host;
 mod launcher;
 /// getrandom & co, random devices, per-command streams.
 mod random;
+/// The builder's shell: time zone, locale, umask, ASLR.
+mod shell;
 /// Threads, forks, signals, early hooks, other preloads, secure programs.
 mod threads;
 /// Sleeps and timed waits take their real time and move the clock consistently.

@@ -66,6 +66,11 @@ pub struct Opts {
     #[arg(long, value_name = "N|real", global = true)]
     pub cpus: Option<String>,
 
+    /// Keep address-space randomization (by default the command runs with it off, so
+    /// programs that print pointers agree across runs).
+    #[arg(long, global = true)]
+    pub aslr: bool,
+
     /// Config file (default: ./detbuild.toml if present).
     #[arg(long, value_name = "PATH", global = true)]
     pub config: Option<PathBuf>,

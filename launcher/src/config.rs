@@ -17,12 +17,13 @@
 //! clock = "fake"              # undo a default
 //! ```
 //!
-//! `cpus` and `[host]` are described in `sections.rs`.
+//! `cpus`, `[host]` and `[shell]` are described in `sections.rs`.
 //!
 //! Unknown keys and bad values are errors that name the file, line and column. The old
 //! `real = [...]` and `shimmed = [...]` lists are refused with the new spelling.
 
 use crate::error::Error;
+use crate::plan::Shell;
 use crate::{fail, sections};
 use detbuild_core::clock::{parse_duration, MAX_EPOCH, MAX_STEP_NS, MIN_STEP_NS};
 use detbuild_core::host::Host;
@@ -46,6 +47,8 @@ pub struct Config {
     pub host: Host,
     /// `cpus = N | "real"`: `Some(None)` is real.
     pub cpus: Option<Option<u32>>,
+    /// `[shell]`, defaults where not set.
+    pub shell: Shell,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +60,7 @@ struct Raw {
     programs: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
     host: Option<sections::RawHost>,
     cpus: Option<Spanned<toml::Value>>,
+    shell: Option<sections::RawShell>,
 }
 
 #[derive(Deserialize)]
@@ -122,6 +126,9 @@ pub fn parse(text: &str) -> Result<Config, (usize, String)> {
     }
     if let Some(c) = raw.cpus {
         config.cpus = Some(sections::cpus(&c)?);
+    }
+    if let Some(sh) = raw.shell {
+        config.shell = sections::shell(sh)?;
     }
     if let Some(h) = raw.host {
         config.host = sections::host(h)?;
@@ -244,6 +251,7 @@ mod tests {
                 programs: vec!["gcc=cr".into(), "make=C".into(), "openssl:req=r".into()],
                 host: Host::default(),
                 cpus: None,
+                shell: Shell::default(),
             }
         );
         assert!(parse("").unwrap().fake_clock);
@@ -300,6 +308,33 @@ mod tests {
             assert_eq!(line_col(&text, at).0, 2, "{msg}");
             assert!(msg.contains("must be \"fake\" or \"real\""), "{msg}");
         }
+    }
+
+    #[test]
+    fn shell_settings_are_read_and_checked() {
+        let c = parse(
+            "[shell]\ntz = \"inherit\"\nlocale = \"fr_FR.UTF-8\"\numask = \"027\"\naslr = true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.shell,
+            Shell {
+                tz: None,
+                locale: Some("fr_FR.UTF-8".into()),
+                umask: Some(0o027),
+                aslr: true
+            }
+        );
+        assert_eq!(parse("").unwrap().shell, Shell::default());
+        let text = "[shell]\ntz = \"UTC\"\numask = \"999\"\n";
+        let (at, msg) = parse(text).unwrap_err();
+        assert_eq!(line_col(text, at), (3, 9));
+        assert!(msg.contains("octal"), "{msg}");
+        let text = "[shell]\nlocale = \"C UTF\"\n";
+        assert_eq!(line_col(text, parse(text).unwrap_err().0).0, 2);
+        let text = "[shell]\naslr = \"no\"\n";
+        assert_eq!(line_col(text, parse(text).unwrap_err().0).0, 2);
+        assert!(parse("[shell]\nlang = \"C\"\n").is_err());
     }
 
     #[test]

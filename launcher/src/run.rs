@@ -21,9 +21,11 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
     let mut env = plan::child_env(&plan, std::env::var_os("LD_PRELOAD").as_ref());
     let asan = plan::asan_options(std::env::var_os("ASAN_OPTIONS").as_ref());
     env.push(("ASAN_OPTIONS", asan));
+    let (shell_vars, unset) = plan::shell_env(&plan.shell);
+    env.extend(shell_vars);
     match cli.mode {
         Some(Mode::Env { format }) => {
-            let text = render(&env, format)?;
+            let text = render(&env, format)? + &render_shell(&plan.shell, &unset, format);
             let mut out = std::io::stdout().lock();
             match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
                 Err(e) if e.kind() != ErrorKind::BrokenPipe => {
@@ -38,7 +40,8 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
                     eprintln!("detbuild: {name}={}", value.to_string_lossy());
                 }
             }
-            spawn(&cli.command, &env, cli.opts.no_new_privs)
+            enter_shell(&plan.shell);
+            spawn(&cli.command, &env, &unset, cli.opts.no_new_privs)
         }
     }
 }
@@ -98,6 +101,10 @@ fn settle(opts: &Opts) -> Result<Plan, Error> {
         shim: layout::find_shim()?,
         host: config.host,
         cpus,
+        shell: plan::Shell {
+            aslr: opts.aslr || config.shell.aslr,
+            ..config.shell.clone()
+        },
     };
     if opts.verbose {
         eprintln!(
@@ -162,8 +169,55 @@ fn install_forwarding() {
     }
 }
 
-/// Spawns the command with `env` applied and mirrors its exit.
-fn spawn(argv: &[OsString], env: &[(&str, OsString)], no_new_privs: bool) -> Result<u8, Error> {
+/// The umask and ASLR settings, applied to the launcher itself just before it spawns (the
+/// child inherits both; the launcher creates no files and maps nothing after).
+fn enter_shell(shell: &plan::Shell) {
+    if let Some(mask) = shell.umask {
+        // SAFETY: umask only changes this process's file-creation mask.
+        unsafe { libc::umask(mask as libc::mode_t) };
+    }
+    if !shell.aslr {
+        // SAFETY: personality(0xffffffff) reads the current persona; setting it again with
+        // ADDR_NO_RANDOMIZE affects only address layouts of later execs.
+        unsafe {
+            let current = libc::personality(0xffff_ffff);
+            if current != -1 {
+                libc::personality((current | libc::ADDR_NO_RANDOMIZE) as libc::c_ulong);
+            }
+        }
+    }
+}
+
+/// The parts of the shell settings `detbuild env` cannot export: removals, the umask, ASLR.
+fn render_shell(shell: &plan::Shell, unset: &[&str], format: Format) -> String {
+    let mut out = String::new();
+    for name in unset {
+        out.push_str(&match format {
+            Format::Sh => format!("unset {name}\n"),
+            Format::Make => format!("unexport {name}\n"),
+        });
+    }
+    if let Some(mask) = shell.umask {
+        out.push_str(&match format {
+            Format::Sh => format!("umask {mask:03o}\n"),
+            Format::Make => format!("# umask {mask:03o}: set it in the shell that runs make\n"),
+        });
+    }
+    if !shell.aslr {
+        out.push_str(
+            "# address-space randomization: run the build under `setarch -R` to turn it off\n",
+        );
+    }
+    out
+}
+
+/// Spawns the command with `env` applied (and `unset` removed) and mirrors its exit.
+fn spawn(
+    argv: &[OsString],
+    env: &[(&str, OsString)],
+    unset: &[&str],
+    no_new_privs: bool,
+) -> Result<u8, Error> {
     let Some((program, args)) = argv.split_first() else {
         return Err(fail!(
             "no command given; usage: detbuild [OPTIONS] -- COMMAND [ARGS...]"
@@ -171,6 +225,9 @@ fn spawn(argv: &[OsString], env: &[(&str, OsString)], no_new_privs: bool) -> Res
     };
     let mut cmd = Command::new(program);
     cmd.args(args);
+    for name in unset {
+        cmd.env_remove(name);
+    }
     for (name, value) in env {
         cmd.env(name, value);
     }

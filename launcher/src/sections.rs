@@ -11,8 +11,15 @@
 //! release = "6.1.0"          # uname -r (default: real)
 //! version = "#1 SMP"         # uname -v (default: real)
 //! machine = "x86_64"         # uname -m (default: real)
+//!
+//! [shell]                    # "inherit" passes the caller's value through
+//! tz = "UTC"                 # TZ (default "UTC")
+//! locale = "C.UTF-8"         # LANG and LC_ALL, LANGUAGE removed (default "C.UTF-8")
+//! umask = "022"              # octal (default "022")
+//! aslr = false               # keep address-space randomization (default false: off)
 //! ```
 
+use crate::plan::Shell;
 use detbuild_core::host::{self, Host};
 use serde::Deserialize;
 use toml::Spanned;
@@ -65,4 +72,56 @@ pub fn cpus(value: &Spanned<toml::Value>) -> Result<Option<u32>, (usize, String)
     };
     detbuild_core::cpus::parse(&text)
         .map_err(|e| (value.span().start, format!("cpus = {text} {e}")))
+}
+
+/// `[shell]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawShell {
+    tz: Option<Spanned<String>>,
+    locale: Option<Spanned<String>>,
+    umask: Option<Spanned<String>>,
+    aslr: Option<bool>,
+}
+
+/// Validates `[shell]`.
+pub fn shell(raw: RawShell) -> Result<Shell, (usize, String)> {
+    let mut out = Shell::default();
+    let text = |key: &str, v: Spanned<String>| -> Result<Option<String>, (usize, String)> {
+        let s = v.get_ref();
+        if s == "inherit" {
+            return Ok(None);
+        }
+        if s.is_empty() || s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err((
+                v.span().start,
+                format!("[shell] {key} = {s:?} must be a value without spaces, or \"inherit\""),
+            ));
+        }
+        Ok(Some(s.clone()))
+    };
+    if let Some(v) = raw.tz {
+        out.tz = text("tz", v)?;
+    }
+    if let Some(v) = raw.locale {
+        out.locale = text("locale", v)?;
+    }
+    if let Some(v) = raw.umask {
+        let at = v.span().start;
+        out.umask = match text("umask", v)? {
+            None => None,
+            Some(m) => Some(
+                u32::from_str_radix(&m, 8)
+                    .ok()
+                    .filter(|&m| m <= 0o777)
+                    .ok_or_else(|| {
+                        (at, format!("[shell] umask = {m:?} is not an octal mask like \"022\", or \"inherit\""))
+                    })?,
+            ),
+        };
+    }
+    if let Some(aslr) = raw.aslr {
+        out.aslr = aslr;
+    }
+    Ok(out)
 }
