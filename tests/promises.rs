@@ -18,6 +18,8 @@ mod example;
 mod exec;
 /// The host name and uname fields.
 mod host;
+/// The builder's identity: user and group names.
+mod identity;
 /// Epoch sources, config, env output, exit codes, signals.
 mod launcher;
 /// getrandom & co, random devices, per-command streams.

@@ -17,7 +17,7 @@
 //! clock = "fake"              # undo a default
 //! ```
 //!
-//! `cpus`, `[host]` and `[shell]` are described in `sections.rs`.
+//! `cpus`, `[host]`, `[identity]` and `[shell]` are described in `sections.rs`.
 //!
 //! Unknown keys and bad values are errors that name the file, line and column. The old
 //! `real = [...]` and `shimmed = [...]` lists are refused with the new spelling.
@@ -26,7 +26,7 @@ use crate::error::Error;
 use crate::plan::Shell;
 use crate::{fail, sections};
 use detbuild_core::clock::{parse_duration, MAX_EPOCH, MAX_STEP_NS, MIN_STEP_NS};
-use detbuild_core::host::Host;
+use detbuild_core::host::{Host, Text};
 use detbuild_core::policy::Source;
 use detbuild_core::settings::valid_entry;
 use serde::Deserialize;
@@ -49,6 +49,8 @@ pub struct Config {
     pub cpus: Option<Option<u32>>,
     /// `[shell]`, defaults where not set.
     pub shell: Shell,
+    /// `[identity]`: the user and group names to report, or `None` (`user = "inherit"`).
+    pub identity: Option<(Text, Text)>,
 }
 
 #[derive(Deserialize)]
@@ -61,6 +63,7 @@ struct Raw {
     host: Option<sections::RawHost>,
     cpus: Option<Spanned<toml::Value>>,
     shell: Option<sections::RawShell>,
+    identity: Option<sections::RawIdentity>,
 }
 
 #[derive(Deserialize)]
@@ -88,6 +91,7 @@ pub fn parse(text: &str) -> Result<Config, (usize, String)> {
     })?;
     let mut config = Config {
         fake_clock: true,
+        identity: sections::identity(None)?,
         ..Config::default()
     };
     if let Some(e) = raw.epoch {
@@ -126,6 +130,9 @@ pub fn parse(text: &str) -> Result<Config, (usize, String)> {
     }
     if let Some(c) = raw.cpus {
         config.cpus = Some(sections::cpus(&c)?);
+    }
+    if let Some(id) = raw.identity {
+        config.identity = sections::identity(Some(id))?;
     }
     if let Some(sh) = raw.shell {
         config.shell = sections::shell(sh)?;
@@ -252,6 +259,7 @@ mod tests {
                 host: Host::default(),
                 cpus: None,
                 shell: Shell::default(),
+                identity: sections::identity(None).unwrap(),
             }
         );
         assert!(parse("").unwrap().fake_clock);
@@ -335,6 +343,28 @@ mod tests {
         let text = "[shell]\naslr = \"no\"\n";
         assert_eq!(line_col(text, parse(text).unwrap_err().0).0, 2);
         assert!(parse("[shell]\nlang = \"C\"\n").is_err());
+    }
+
+    #[test]
+    fn identity_names_are_read_and_checked() {
+        let name = |c: &Config| {
+            c.identity
+                .map(|(u, g)| (u.as_str().to_string(), g.as_str().to_string()))
+        };
+        assert_eq!(
+            name(&parse("").unwrap()),
+            Some(("builder".into(), "builder".into()))
+        );
+        let c = parse("[identity]\nuser = \"ci\"\ngroup = \"staff\"\n").unwrap();
+        assert_eq!(name(&c), Some(("ci".into(), "staff".into())));
+        assert_eq!(
+            parse("[identity]\nuser = \"inherit\"\n").unwrap().identity,
+            None
+        );
+        let text = "[identity]\ngroup = \"a b\"\n";
+        let (at, msg) = parse(text).unwrap_err();
+        assert_eq!(line_col(text, at), (2, 9));
+        assert!(msg.contains("[identity] group"), "{msg}");
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! in the caller's environment passes through unchanged; none of it is hashed or embedded.
 
 use detbuild_core::host::Host;
+use detbuild_core::identity::Identity;
 use detbuild_core::key::root_key;
 use detbuild_core::key::to_hex;
 use detbuild_core::settings::{Settings, KEY_VAR, ROOT_VAR, VAR};
@@ -39,6 +40,8 @@ pub struct Plan {
     pub cpus: Option<u32>,
     /// The builder's shell.
     pub shell: Shell,
+    /// The invoking user and the names reported for it (`Identity::UNSET`: real).
+    pub identity: Identity,
 }
 
 /// The builder's shell: what the launcher normalizes; `None` passes the caller's through.
@@ -65,10 +68,18 @@ impl Default for Shell {
     }
 }
 
-/// The variables the shell settings set, and those they remove, in a fixed order.
-pub fn shell_env(shell: &Shell) -> (Vec<(&'static str, OsString)>, Vec<&'static str>) {
+/// The variables the shell settings and the identity set (`USER` and `LOGNAME` when the
+/// identity is faked), and those they remove, in a fixed order.
+pub fn shell_env(
+    shell: &Shell,
+    identity: &Identity,
+) -> (Vec<(&'static str, OsString)>, Vec<&'static str>) {
     let mut set = Vec::new();
     let mut unset = Vec::new();
+    if identity.is_set() {
+        set.push(("USER", identity.user.as_str().into()));
+        set.push(("LOGNAME", identity.user.as_str().into()));
+    }
     if let Some(tz) = &shell.tz {
         set.push(("TZ", tz.into()));
     }
@@ -95,6 +106,7 @@ pub fn child_env(
         fake_clock: plan.fake_clock,
         host: plan.host,
         cpus: plan.cpus,
+        identity: plan.identity,
     };
     let mut payload = String::new();
     settings
@@ -169,6 +181,7 @@ mod tests {
             host: Host::default(),
             cpus: Some(4),
             shell: Shell::default(),
+            identity: Identity::UNSET,
         }
     }
 
@@ -241,7 +254,7 @@ mod tests {
 
     #[test]
     fn the_shell_is_normalized_unless_inherited() {
-        let (set, unset) = shell_env(&Shell::default());
+        let (set, unset) = shell_env(&Shell::default(), &Identity::UNSET);
         assert_eq!(
             set,
             [
@@ -257,12 +270,20 @@ mod tests {
             umask: None,
             aslr: true,
         };
-        assert_eq!(shell_env(&inherit), (vec![], vec![]));
+        assert_eq!(shell_env(&inherit, &Identity::UNSET), (vec![], vec![]));
+        let (set, _) = shell_env(&inherit, &Identity::new(1000, 1000));
+        assert_eq!(
+            set,
+            [("USER", "builder".into()), ("LOGNAME", "builder".into())]
+        );
         let fr = Shell {
             locale: Some("fr_FR.UTF-8".into()),
             ..Shell::default()
         };
-        assert_eq!(shell_env(&fr).0[2], ("LC_ALL", "fr_FR.UTF-8".into()));
+        assert_eq!(
+            shell_env(&fr, &Identity::UNSET).0[2],
+            ("LC_ALL", "fr_FR.UTF-8".into())
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Settling the options, then either printing the environment or running the command.
 
 use crate::cli::{Cli, Format, Mode, Opts};
-use crate::config::{self, Config};
+use crate::config;
 use crate::epoch::{self, Source};
 use crate::error::Error;
 use crate::plan::{self, Plan};
@@ -21,7 +21,7 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
     let mut env = plan::child_env(&plan, std::env::var_os("LD_PRELOAD").as_ref());
     let asan = plan::asan_options(std::env::var_os("ASAN_OPTIONS").as_ref());
     env.push(("ASAN_OPTIONS", asan));
-    let (shell_vars, unset) = plan::shell_env(&plan.shell);
+    let (shell_vars, unset) = plan::shell_env(&plan.shell, &plan.identity);
     env.extend(shell_vars);
     match cli.mode {
         Some(Mode::Env { format }) => {
@@ -53,10 +53,7 @@ fn settle(opts: &Opts) -> Result<Plan, Error> {
     let config = match &opts.config {
         Some(path) => config::load(path)?,
         None if Path::new("detbuild.toml").is_file() => config::load(Path::new("detbuild.toml"))?,
-        None => Config {
-            fake_clock: true,
-            ..Config::default()
-        },
+        None => config::parse("").map_err(|(_, m)| fail!("default config: {m}"))?,
     };
     let sde = std::env::var_os("SOURCE_DATE_EPOCH");
     let (epoch, source) = epoch::resolve(
@@ -101,6 +98,18 @@ fn settle(opts: &Opts) -> Result<Plan, Error> {
         shim: layout::find_shim()?,
         host: config.host,
         cpus,
+        identity: match &config.identity {
+            Some((user, group)) => {
+                // SAFETY: getuid and getgid cannot fail.
+                let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+                detbuild_core::identity::Identity {
+                    user: *user,
+                    group: *group,
+                    ..detbuild_core::identity::Identity::new(uid, gid)
+                }
+            }
+            None => detbuild_core::identity::Identity::UNSET,
+        },
         shell: plan::Shell {
             aslr: opts.aslr || config.shell.aslr,
             ..config.shell.clone()

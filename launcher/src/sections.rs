@@ -12,6 +12,10 @@
 //! version = "#1 SMP"         # uname -v (default: real)
 //! machine = "x86_64"         # uname -m (default: real)
 //!
+//! [identity]
+//! user = "builder"           # the invoking user's name (default "builder"; "inherit": real)
+//! group = "builder"          # its primary group's name (default "builder")
+//!
 //! [shell]                    # "inherit" passes the caller's value through
 //! tz = "UTC"                 # TZ (default "UTC")
 //! locale = "C.UTF-8"         # LANG and LC_ALL, LANGUAGE removed (default "C.UTF-8")
@@ -20,7 +24,8 @@
 //! ```
 
 use crate::plan::Shell;
-use detbuild_core::host::{self, Host};
+use detbuild_core::host::{self, Host, Text};
+use detbuild_core::identity;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -124,4 +129,39 @@ pub fn shell(raw: RawShell) -> Result<Shell, (usize, String)> {
         out.aslr = aslr;
     }
     Ok(out)
+}
+
+/// `[identity]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdentity {
+    user: Option<Spanned<String>>,
+    group: Option<Spanned<String>>,
+}
+
+/// Validates `[identity]` (`None`: the defaults); `Ok(None)` for `user = "inherit"`.
+pub fn identity(raw: Option<RawIdentity>) -> Result<Option<(Text, Text)>, (usize, String)> {
+    let default = || Text::new(identity::DEFAULT_NAME.as_bytes()).expect("valid default");
+    let Some(raw) = raw else {
+        return Ok(Some((default(), default())));
+    };
+    if raw.user.as_ref().is_some_and(|u| u.get_ref() == "inherit") {
+        return Ok(None);
+    }
+    let name = |key: &str, v: Option<Spanned<String>>| -> Result<Text, (usize, String)> {
+        let Some(v) = v else { return Ok(default()) };
+        Text::new(v.get_ref().as_bytes())
+            .filter(|_| identity::valid(v.get_ref().as_bytes()))
+            .ok_or_else(|| {
+                (
+                    v.span().start,
+                    format!(
+                        "[identity] {key} = {:?} must be 1 to {} characters of A-Z a-z 0-9 . _ - (not starting with -)",
+                        v.get_ref(),
+                        identity::MAX_NAME
+                    ),
+                )
+            })
+    };
+    Ok(Some((name("user", raw.user)?, name("group", raw.group)?)))
 }

@@ -261,6 +261,19 @@ table! {
     hook lazy get_nprocs() -> c_int;
     hook lazy get_nprocs_conf() -> c_int;
     hook lazy sched_getaffinity(pid_t, usize, *mut libc::cpu_set_t) -> c_int;
+    // identity.rs
+    hook lazy getpwuid(libc::uid_t) -> *mut libc::passwd;
+    hook lazy getpwnam(*const c_char) -> *mut libc::passwd;
+    hook lazy getpwent() -> *mut libc::passwd;
+    hook lazy getpwuid_r(libc::uid_t, *mut libc::passwd, *mut c_char, usize, *mut *mut libc::passwd) -> c_int;
+    hook lazy getpwnam_r(*const c_char, *mut libc::passwd, *mut c_char, usize, *mut *mut libc::passwd) -> c_int;
+    hook lazy getgrgid(libc::gid_t) -> *mut libc::group;
+    hook lazy getgrnam(*const c_char) -> *mut libc::group;
+    hook lazy getgrent() -> *mut libc::group;
+    hook lazy getgrgid_r(libc::gid_t, *mut libc::group, *mut c_char, usize, *mut *mut libc::group) -> c_int;
+    hook lazy getgrnam_r(*const c_char, *mut libc::group, *mut c_char, usize, *mut *mut libc::group) -> c_int;
+    hook lazy getlogin() -> *mut c_char;
+    hook lazy getlogin_r(*mut c_char, usize) -> c_int;
     // timer.rs
     hook lazy timerfd_create(clockid_t, c_int) -> c_int;
     hook lazy timerfd_settime(c_int, c_int, *const itimerspec, *mut itimerspec) -> c_int;

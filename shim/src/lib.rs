@@ -19,6 +19,8 @@
 //!   the configured host.
 //! - [`cpus`]: `sysconf`, `get_nprocs*`, `sched_getaffinity` and the kernel's CPU files report
 //!   the configured count.
+//! - [`identity`]: password and group lookups of the invoking user, and `getlogin`, report
+//!   the configured names.
 //! - Programs on the `real` list, setuid programs and processes without a valid `DETBUILD`
 //!   payload see everything real ([`state`]).
 //!
@@ -40,6 +42,7 @@ pub mod fork;
 pub mod ftw;
 pub mod hooks;
 pub mod host;
+pub mod identity;
 pub mod random;
 pub mod state;
 pub mod sys;

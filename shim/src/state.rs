@@ -21,6 +21,7 @@ use core::cell::UnsafeCell;
 use core::ffi::c_char;
 use core::sync::atomic::{AtomicU8, Ordering};
 use detbuild_core::host::Host;
+use detbuild_core::identity::Identity;
 use detbuild_core::key::{Key, ProcessKey};
 use detbuild_core::policy::{self, Policy};
 use detbuild_core::settings;
@@ -52,6 +53,8 @@ pub struct Process {
     pub host: Host,
     /// The CPU count the build sees (0: real).
     pub cpus: u32,
+    /// The invoking user and the names reported for it.
+    pub identity: Identity,
 }
 
 const UNINIT: u8 = 0;
@@ -74,6 +77,7 @@ static PROCESS: Slot = Slot(UnsafeCell::new(Process {
     policy: Policy::FAKE,
     host: Host::UNSET,
     cpus: 0,
+    identity: Identity::UNSET,
 }));
 
 /// The process state if the shim is active here, initialising lazily on first use.
@@ -135,6 +139,16 @@ pub fn cpus() -> Option<u32> {
     }
     // SAFETY: see Slot (fakes() saw ACTIVE or REAL, so PROCESS is written).
     Some(unsafe { (*PROCESS.0.get()).cpus }).filter(|&n| n > 0)
+}
+
+/// The invoking user and its reported names, when this program's policy fakes them.
+#[inline]
+pub fn identity() -> Option<&'static Identity> {
+    if !fakes(policy::Source::Identity) {
+        return None;
+    }
+    // SAFETY: see Slot (fakes() saw ACTIVE or REAL, so PROCESS is written).
+    Some(unsafe { &(*PROCESS.0.get()).identity }).filter(|i| i.is_set())
 }
 
 /// The policy of this program when the shim is active or transparent here.
@@ -212,7 +226,12 @@ fn compute(args: Args) -> Option<(Process, Mode)> {
         policy: s.policy(argv0, arg1),
         host: s.host,
         cpus: s.cpus.unwrap_or(0),
+        identity: s.identity,
     };
+    if under_fakeroot() {
+        // fakeroot's view of the user (root) wins over the configured names.
+        process.policy = process.policy.with(policy::Source::Identity, false);
+    }
     if !process.policy.keyed() {
         return Some((process, Mode::Transparent));
     }
@@ -225,6 +244,11 @@ fn compute(args: Args) -> Option<(Process, Mode)> {
     process.key = key.finish(cwd);
     env::publish_key(&process.key);
     Some((process, Mode::Active))
+}
+
+/// Whether this process runs under fakeroot (its `FAKEROOTKEY` is in the environment).
+fn under_fakeroot() -> bool {
+    env::Environ::current().any(|(_, entry)| entry.starts_with(b"FAKEROOTKEY="))
 }
 
 /// Scratch for getcwd and /proc/self/cmdline; touched only by the initialising thread.

@@ -47,6 +47,16 @@ impl Text {
         &self.bytes[..self.len as usize]
     }
 
+    /// The value as text (values are ASCII by construction).
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(self.as_bytes()).unwrap_or("?")
+    }
+
+    /// The value as a C string, when it is shorter than [`MAX`] (the NUL then follows it).
+    pub fn as_cstr(&self) -> Option<&core::ffi::CStr> {
+        core::ffi::CStr::from_bytes_until_nul(&self.bytes).ok()
+    }
+
     /// Copies the value and its NUL into `out`, or as many of those bytes as fit (then not
     /// NUL-terminated, as glibc's `gethostname` does); whether all fit.
     pub fn copy_to(&self, out: &mut [u8]) -> bool {
@@ -152,7 +162,7 @@ impl Host {
             ("machine", &self.machine),
         ] {
             if let Some(v) = value {
-                write!(out, ";{name}={}", text(v))?;
+                write!(out, ";{name}={}", v.as_str())?;
             }
         }
         Ok(())

@@ -8,7 +8,7 @@
 //! - `MATCH` is a program's basename (`make`), or `name:arg` to match only when the first
 //!   argument is `arg` (`openssl:req`);
 //! - `LETTERS` set switches, one letter per source: lower case makes the source real, upper
-//!   case fakes it (`c`/`C` clock, `r`/`R` randomness, `d`/`D` directory order, `h`/`H` host, `n`/`N` CPU count). Unknown letters are ignored, so an
+//!   case fakes it (`c`/`C` clock, `r`/`R` randomness, `d`/`D` directory order, `h`/`H` host, `n`/`N` CPU count, `u`/`U` identity). Unknown letters are ignored, so an
 //!   older shim runs under a newer launcher.
 //!
 //! Resolution: name-only entries apply first, then `name:arg` entries, each group in list
@@ -36,16 +36,20 @@ pub enum Source {
     /// `sysconf(_SC_NPROCESSORS_*)`, `get_nprocs*`, `sched_getaffinity`, `/proc/cpuinfo`,
     /// `/sys/devices/system/cpu/{online,possible,present}`: the configured count.
     Cpus,
+    /// `getpwuid`/`getpwnam`/`getpwent`, `getgrgid`/`getgrnam`, `getlogin` for the invoking
+    /// user and group: the configured names.
+    Identity,
 }
 
 impl Source {
     /// Every source, in bit order.
-    pub const ALL: [Source; 5] = [
+    pub const ALL: [Source; 6] = [
         Source::Clock,
         Source::Random,
         Source::Dirs,
         Source::Host,
         Source::Cpus,
+        Source::Identity,
     ];
 
     fn bit(self) -> u8 {
@@ -60,6 +64,7 @@ impl Source {
             Source::Dirs => b'd',
             Source::Host => b'h',
             Source::Cpus => b'n',
+            Source::Identity => b'u',
         }
     }
 
@@ -71,6 +76,7 @@ impl Source {
             Source::Dirs => "dirs",
             Source::Host => "host",
             Source::Cpus => "cpus",
+            Source::Identity => "identity",
         }
     }
 }

@@ -13,6 +13,8 @@
 //! - `clock`: `logical` (default) or `real`: the default policy's clock switch (programs'
 //!   entries may still turn it back on or off).
 //! - `cpus`: the CPU count the build sees, `1..=1024`; absent: real.
+//! - `uid`, `gid`, `user`, `group`: the invoking user and the names reported for it
+//!   ([`crate::identity`]); absent: real.
 //! - `host`, `domain`, `release`, `version`, `machine`: the host the build sees
 //!   ([`crate::host`]; defaults there).
 //!
@@ -22,6 +24,7 @@
 
 use crate::clock::{DEFAULT_STEP_NS, MAX_EPOCH, MAX_STEP_NS, MIN_STEP_NS};
 use crate::host::Host;
+use crate::identity::Identity;
 use crate::key::{from_hex, to_hex, Key};
 use crate::policy::{Policy, Source};
 
@@ -52,6 +55,9 @@ pub struct Settings<'a> {
     /// The CPU count the build sees (`cpus=N`), or `None` to leave it real; the default
     /// policy's `cpus` switch is on exactly when it is set.
     pub cpus: Option<u32>,
+    /// The invoking user's uid and gid and the names reported for them (`uid=`, `gid=`,
+    /// `user=`, `group=`); the default policy's `identity` switch is on when all are set.
+    pub identity: Identity,
 }
 
 /// Why a payload was rejected.
@@ -73,6 +79,7 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
     let mut fake_clock = true;
     let mut host = Host::default();
     let mut cpus = None;
+    let mut identity = Identity::UNSET;
     for field in fields {
         let (name, value) = match field.iter().position(|&b| b == b'=') {
             Some(i) => (&field[..i], &field[i + 1..]),
@@ -108,7 +115,9 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
                 }
             }
             _ => {
-                host.set(name, value).map_err(PayloadError::Field)?;
+                if !identity.set(name, value).map_err(PayloadError::Field)? {
+                    host.set(name, value).map_err(PayloadError::Field)?;
+                }
             }
         }
     }
@@ -120,6 +129,7 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
         fake_clock,
         host,
         cpus,
+        identity,
     })
 }
 
@@ -129,6 +139,7 @@ impl Settings<'_> {
         Policy::FAKE
             .with(Source::Clock, self.fake_clock)
             .with(Source::Cpus, self.cpus.is_some())
+            .with(Source::Identity, self.identity.is_set())
             .resolve(self.programs, argv0, arg1)
     }
 
@@ -148,6 +159,9 @@ impl Settings<'_> {
         }
         if let Some(n) = self.cpus {
             write!(out, ";cpus={n}")?;
+        }
+        if self.identity.is_set() {
+            self.identity.encode(out)?;
         }
         self.host.encode(out)
     }
@@ -203,6 +217,7 @@ mod tests {
             fake_clock: true,
             host: Host::default(),
             cpus: Some(4),
+            identity: Identity::new(1000, 1000),
         }
     }
 
@@ -219,7 +234,9 @@ mod tests {
         };
         let mut text = String::new();
         s.encode(&mut text).unwrap();
-        assert!(text.contains(";clock=real;cpus=4;host=detbuild;"));
+        assert!(text.contains(
+            ";clock=real;cpus=4;uid=1000;gid=1000;user=builder;group=builder;host=detbuild;"
+        ));
         assert_eq!(parse(text.as_bytes()), Ok(s));
     }
 
