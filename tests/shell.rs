@@ -71,6 +71,54 @@ fn locale_is_c_utf8() {
     );
 }
 
+/// A directory holding a compiled en_US.UTF-8 locale (made once with `localedef`), for
+/// `LOCPATH`; `None` (skipped, or failing under `CI=true`) without the `locales` package.
+fn en_us_locale() -> Option<std::path::PathBuf> {
+    if !have("localedef", "locales")
+        || !std::path::Path::new("/usr/share/i18n/locales/en_US").exists()
+    {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "no en_US locale source: install the Debian package `locales`"
+        );
+        return None;
+    }
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("locales");
+    let target = dir.join("en_US.UTF-8");
+    if !target.join("LC_COLLATE").exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cmd = native(&["localedef", "-i", "en_US", "-f", "UTF-8"]);
+        cmd.arg(&target);
+        run_within(&mut cmd, std::time::Duration::from_secs(180)).ok();
+    }
+    Some(dir)
+}
+
+// Promise: `ls` sorts in byte order whatever locale the caller's shell has (en_US.UTF-8
+// sorts case-insensitively natively).
+#[test]
+fn ls_sorts_in_byte_order_whatever_the_callers_locale() {
+    let Some(locales) = en_us_locale() else {
+        return;
+    };
+    let dir = tempdir("collate");
+    for name in ["B", "a", "C", "b"] {
+        std::fs::write(dir.join(name), "").unwrap();
+    }
+    let locpath = locales.to_str().unwrap();
+    let d = dir.to_str().unwrap();
+    let out = assert_normalized(
+        &[
+            ("LOCPATH", locpath),
+            ("LC_ALL", "en_US.UTF-8"),
+            ("LANG", "en_US.UTF-8"),
+        ],
+        &[("LOCPATH", locpath), ("LC_ALL", "C"), ("LANG", "C")],
+        &["ls", d],
+    );
+    assert_eq!(out, "B\nC\na\nb\n");
+}
+
 // Promise: files are created with umask 022 whatever the caller's umask.
 #[test]
 fn files_are_created_with_umask_022() {
