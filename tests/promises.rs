@@ -22,6 +22,8 @@ mod host;
 mod identity;
 /// Epoch sources, config, env output, exit codes, signals.
 mod launcher;
+/// Private PID and UTS namespaces.
+mod namespaces;
 /// getrandom & co, random devices, per-command streams.
 mod random;
 /// The builder's shell: time zone, locale, umask, ASLR.

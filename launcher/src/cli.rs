@@ -71,6 +71,11 @@ pub struct Opts {
     #[arg(long, global = true)]
     pub aslr: bool,
 
+    /// Private namespaces where the machine allows them: a list of `pid` (fixed pids, on by
+    /// default) and `uts` (the host name for static programs too), or `none`.
+    #[arg(long, value_name = "LIST", global = true)]
+    pub namespaces: Option<String>,
+
     /// Config file (default: ./detbuild.toml if present).
     #[arg(long, value_name = "PATH", global = true)]
     pub config: Option<PathBuf>,

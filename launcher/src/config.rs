@@ -51,6 +51,8 @@ pub struct Config {
     pub shell: Shell,
     /// `[identity]`: the user and group names to report, or `None` (`user = "inherit"`).
     pub identity: Option<(Text, Text)>,
+    /// `namespaces = ["pid", "uts"]` (default `["pid"]`).
+    pub namespaces: crate::isolate::Namespaces,
 }
 
 #[derive(Deserialize)]
@@ -64,6 +66,7 @@ struct Raw {
     cpus: Option<Spanned<toml::Value>>,
     shell: Option<sections::RawShell>,
     identity: Option<sections::RawIdentity>,
+    namespaces: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -130,6 +133,15 @@ pub fn parse(text: &str) -> Result<Config, (usize, String)> {
     }
     if let Some(c) = raw.cpus {
         config.cpus = Some(sections::cpus(&c)?);
+    }
+    if let Some(ns) = raw.namespaces {
+        let text = if ns.get_ref().is_empty() {
+            "none".to_string()
+        } else {
+            ns.get_ref().join(",")
+        };
+        config.namespaces = crate::isolate::parse(&text)
+            .map_err(|m| (ns.span().start, format!("namespaces: {m}")))?;
     }
     if let Some(id) = raw.identity {
         config.identity = sections::identity(Some(id))?;
@@ -260,6 +272,7 @@ mod tests {
                 cpus: None,
                 shell: Shell::default(),
                 identity: sections::identity(None).unwrap(),
+                namespaces: Default::default(),
             }
         );
         assert!(parse("").unwrap().fake_clock);
@@ -365,6 +378,29 @@ mod tests {
         let (at, msg) = parse(text).unwrap_err();
         assert_eq!(line_col(text, at), (2, 9));
         assert!(msg.contains("[identity] group"), "{msg}");
+    }
+
+    #[test]
+    fn namespaces_are_a_list() {
+        use crate::isolate::Namespaces;
+        assert_eq!(parse("").unwrap().namespaces, Namespaces::default());
+        let both = Namespaces {
+            pid: true,
+            uts: true,
+        };
+        assert_eq!(
+            parse("namespaces = [\"pid\", \"uts\"]").unwrap().namespaces,
+            both
+        );
+        let none = Namespaces {
+            pid: false,
+            uts: false,
+        };
+        assert_eq!(parse("namespaces = []").unwrap().namespaces, none);
+        let text = "seed = \"x\"\nnamespaces = [\"net\"]\n";
+        let (at, msg) = parse(text).unwrap_err();
+        assert_eq!(line_col(text, at), (2, 14));
+        assert!(msg.contains("\"net\""), "{msg}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod cli;
 mod config;
 mod epoch;
 mod error;
+mod isolate;
 mod layout;
 mod plan;
 mod run;

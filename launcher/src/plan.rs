@@ -42,6 +42,8 @@ pub struct Plan {
     pub shell: Shell,
     /// The invoking user and the names reported for it (`Identity::UNSET`: real).
     pub identity: Identity,
+    /// Private namespaces to make (`isolate.rs`).
+    pub namespaces: crate::isolate::Namespaces,
 }
 
 /// The builder's shell: what the launcher normalizes; `None` passes the caller's through.
@@ -182,6 +184,7 @@ mod tests {
             cpus: Some(4),
             shell: Shell::default(),
             identity: Identity::UNSET,
+            namespaces: Default::default(),
         }
     }
 

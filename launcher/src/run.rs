@@ -41,7 +41,9 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
                 }
             }
             enter_shell(&plan.shell);
-            spawn(&cli.command, &env, &unset, cli.opts.no_new_privs)
+            crate::isolate::run(plan.namespaces, &plan.host, || {
+                spawn(&cli.command, &env, &unset, cli.opts.no_new_privs)
+            })
         }
     }
 }
@@ -109,6 +111,12 @@ fn settle(opts: &Opts) -> Result<Plan, Error> {
                 }
             }
             None => detbuild_core::identity::Identity::UNSET,
+        },
+        namespaces: match &opts.namespaces {
+            Some(text) => crate::isolate::parse(text).map_err(|m| {
+                fail!("--namespaces: {m}; e.g. --namespaces pid,uts or --namespaces none")
+            })?,
+            None => config.namespaces,
         },
         shell: plan::Shell {
             aslr: opts.aslr || config.shell.aslr,
@@ -253,7 +261,7 @@ fn spawn(
     }
     warn_if_unshimmable(program);
     install_forwarding();
-    let mut child = match cmd.spawn() {
+    let child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => {
             let name = program.to_string_lossy();
@@ -273,10 +281,27 @@ fn spawn(
             });
         }
     };
-    CHILD.store(child.id() as i32, Ordering::Relaxed);
-    let status = child
-        .wait()
-        .map_err(|e| fail!("lost track of the command: {e}"))?;
+    wait_for(child.id() as i32)
+}
+
+/// Forwards signals to `pid` (a child of ours) until it ends; its exit status, or 128+N when
+/// signal N killed it.
+pub fn wait_for(pid: i32) -> Result<u8, Error> {
+    install_forwarding();
+    CHILD.store(pid, Ordering::Relaxed);
+    let mut status = 0;
+    loop {
+        // SAFETY: waiting for our own child; status is a valid out-parameter.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            break;
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != ErrorKind::Interrupted {
+            return Err(fail!("lost track of the command: {err}"));
+        }
+    }
+    let status = std::process::ExitStatus::from_raw(status);
     Ok(match (status.code(), status.signal()) {
         (Some(code), _) => code as u8,
         (None, Some(sig)) => 128u8.wrapping_add(sig as u8),

@@ -1,0 +1,173 @@
+//! Private namespaces for the build, where the machine allows them (root, `CAP_SYS_ADMIN`).
+//!
+//! - `pid`: the build runs in a new PID namespace (with its own `/proc` in a private mount
+//!   namespace), so pids start at a fixed value and a sequential build sees the same pids on
+//!   every run: `$$` in temporary names, bash's `$RANDOM`, util-linux's UUIDs (seeded from
+//!   pid and ppid) agree. The launcher forks a small init (pid 1) that starts the command as
+//!   pid 2, forwards signals to it and exits with its status; processes the build leaves
+//!   running are killed when it ends.
+//! - `uts`: a new UTS namespace whose host and domain names are the configured ones, so
+//!   statically linked and Go programs see them too. Off by default: in it the kernel itself
+//!   reports the configured name, so a program whose `host` switch is real (`ssh`) cannot see
+//!   the machine's name any more.
+//!
+//! Where the kernel refuses (no privilege), one notice line says so and the build runs
+//! without them (the shim's answers still apply).
+
+use crate::error::Error;
+use crate::fail;
+use detbuild_core::host::Host;
+
+/// Which namespaces to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Namespaces {
+    pub pid: bool,
+    pub uts: bool,
+}
+
+impl Default for Namespaces {
+    fn default() -> Namespaces {
+        Namespaces {
+            pid: true,
+            uts: false,
+        }
+    }
+}
+
+/// Parses `none` or a comma-separated list of `pid` and `uts`.
+pub fn parse(text: &str) -> Result<Namespaces, String> {
+    let mut ns = Namespaces {
+        pid: false,
+        uts: false,
+    };
+    if text == "none" {
+        return Ok(ns);
+    }
+    for part in text.split(',') {
+        match part.trim() {
+            "pid" => ns.pid = true,
+            "uts" => ns.uts = true,
+            other => {
+                return Err(format!(
+                    "namespace {other:?} is not \"pid\" or \"uts\" (or the whole value \"none\")"
+                ))
+            }
+        }
+    }
+    Ok(ns)
+}
+
+/// Runs `command` (which spawns the build and returns its exit status) inside the chosen
+/// namespaces, or directly when none are chosen or the kernel refuses them.
+pub fn run(
+    ns: Namespaces,
+    host: &Host,
+    command: impl FnOnce() -> Result<u8, Error>,
+) -> Result<u8, Error> {
+    let mut flags = 0;
+    if ns.pid {
+        flags |= libc::CLONE_NEWPID | libc::CLONE_NEWNS;
+    }
+    if ns.uts {
+        flags |= libc::CLONE_NEWUTS;
+    }
+    if flags == 0 {
+        return command();
+    }
+    // SAFETY: unshare only changes this process's namespaces (the PID one: its children's).
+    if unsafe { libc::unshare(flags) } != 0 {
+        let err = std::io::Error::last_os_error();
+        eprintln!(
+            "detbuild: notice: no private namespaces ({err}; they need root): pids and the \
+             kernel's host name stay the machine's (--namespaces none silences this)"
+        );
+        return command();
+    }
+    if ns.uts {
+        set_names(host);
+    }
+    if !ns.pid {
+        return command();
+    }
+    // SAFETY: the launcher is single-threaded here, so the child may go on running Rust code.
+    match unsafe { libc::fork() } {
+        -1 => Err(fail!(
+            "cannot start the build's init: {}",
+            std::io::Error::last_os_error()
+        )),
+        0 => {
+            mount_proc();
+            let code = command().unwrap_or_else(|e| {
+                eprintln!("detbuild: {e}");
+                crate::error::EXIT_TROUBLE
+            });
+            // Leaving pid 1 ends the namespace: the kernel kills whatever the build left.
+            std::process::exit(code.into())
+        }
+        init => crate::run::wait_for(init),
+    }
+}
+
+fn set_names(host: &Host) {
+    let (name, domain) = (host.name.as_bytes(), host.domain.as_bytes());
+    // SAFETY: both point to `len` readable bytes; only this UTS namespace changes.
+    unsafe {
+        libc::sethostname(name.as_ptr().cast(), name.len());
+        libc::setdomainname(domain.as_ptr().cast(), domain.len());
+    }
+}
+
+/// Makes mounts private, then mounts a `/proc` of the new PID namespace (best effort: without
+/// it `/proc` still lists the machine's pids).
+fn mount_proc() {
+    // SAFETY: literal NUL-terminated strings; only this mount namespace changes.
+    unsafe {
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        );
+        libc::mount(
+            c"proc".as_ptr(),
+            c"/proc".as_ptr(),
+            c"proc".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            std::ptr::null(),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_parse() {
+        assert_eq!(
+            parse("none"),
+            Ok(Namespaces {
+                pid: false,
+                uts: false
+            })
+        );
+        assert_eq!(parse("pid"), Ok(Namespaces::default()));
+        assert_eq!(
+            parse("pid,uts"),
+            Ok(Namespaces {
+                pid: true,
+                uts: true
+            })
+        );
+        assert_eq!(
+            parse("uts"),
+            Ok(Namespaces {
+                pid: false,
+                uts: true
+            })
+        );
+        assert!(parse("net").unwrap_err().contains("\"net\""));
+        assert!(parse("").is_err());
+    }
+}

@@ -1,0 +1,111 @@
+//! Private namespaces: where the machine allows them (root here), the build runs in its own
+//! PID namespace, so pids start at a fixed value and what is seeded from them (`$$`, bash's
+//! `$RANDOM`, util-linux's UUIDs) agrees across runs; with `--namespaces pid,uts` the kernel
+//! itself reports the configured host name, so static programs see it too. Where the kernel
+//! refuses, one notice line says so and the build runs all the same.
+
+use crate::common::*;
+
+fn as_nobody_possible() -> bool {
+    run(&mut native(&[
+        "setpriv",
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        "true",
+    ]))
+    .status
+    .success()
+}
+
+// Promise: a shell and its child get the same pids on every run (2 and 3: detbuild's init is 1).
+#[test]
+fn pids_are_the_same_on_every_run() {
+    let argv = ["sh", "-c", "echo $$; sh -c 'echo $$'"];
+    assert_varies("native pids", || native(&argv));
+    let out = assert_stable("pids", || det(&["--epoch", EPOCH], &argv));
+    assert_eq!(out, "2\n3\n");
+    assert_varies("pids with --namespaces none", || {
+        det(&["--epoch", EPOCH, "--namespaces", "none"], &argv)
+    });
+}
+
+// Promise: randomness seeded from pids is fixed by the seed: util-linux's random UUIDs (which
+// mix pid and ppid into getrandom's bytes) and bash's $RANDOM.
+#[test]
+fn pid_seeded_randomness_is_fixed() {
+    if !have("uuidgen", "uuid-runtime") {
+        return;
+    }
+    let out = assert_promise(
+        &["sh", "-c", "uuidgen -r; bash -c 'echo $RANDOM'"],
+        OTHER_SEED,
+    );
+    assert_eq!(out.lines().count(), 2, "{out}");
+}
+
+// Promise: with `--namespaces pid,uts`, a statically linked program (which the shim cannot
+// reach) reads the configured host name from the kernel; without `uts` it sees the machine's.
+#[test]
+fn static_programs_see_the_host_name_in_a_uts_namespace() {
+    let probe = probe_with("host", &["-static"]);
+    let p = probe.to_str().unwrap();
+    let name = |out: &str| field(out, "nodename").to_string();
+    let machine = name(&run(&mut native(&[p])).ok());
+    assert_ne!(
+        machine, "detbuild",
+        "native control: this machine is called detbuild"
+    );
+    let plain = run(&mut det(&["--epoch", EPOCH], &[p])).ok();
+    assert_eq!(
+        name(&plain),
+        machine,
+        "static programs are out of the shim's reach"
+    );
+    let uts = run(&mut det(
+        &["--epoch", EPOCH, "--namespaces", "pid,uts"],
+        &[p],
+    ))
+    .ok();
+    assert_eq!(name(&uts), "detbuild");
+    assert_eq!(field(&uts, "domainname"), "(none)");
+}
+
+// Promise: where namespaces are refused (here: as `nobody`), detbuild says so in one line and
+// runs the build with the shim's answers; `--namespaces none` asks for none and says nothing.
+#[test]
+fn refused_namespaces_fall_back_with_one_notice() {
+    if !as_nobody_possible() {
+        eprintln!("skipped: cannot run as nobody here");
+        return;
+    }
+    let bin = detbuild_bin();
+    let bin = bin.to_str().unwrap();
+    let as_nobody = |extra: &[&str]| {
+        let mut argv = vec![
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            bin,
+            "--epoch",
+            EPOCH,
+        ];
+        argv.extend(extra);
+        argv.extend(["--", "hostname"]);
+        let mut cmd = native(&argv);
+        cmd.current_dir("/");
+        run(&mut cmd)
+    };
+    let out = as_nobody(&[]);
+    assert_eq!(out.stdout, "detbuild\n", "{}", out.describe());
+    let notices: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("namespaces"))
+        .collect();
+    assert_eq!(notices.len(), 1, "{}", out.describe());
+    let out = as_nobody(&["--namespaces", "none"]);
+    assert_eq!(out.stdout, "detbuild\n", "{}", out.describe());
+    assert!(!out.stderr.contains("namespaces"), "{}", out.describe());
+}
