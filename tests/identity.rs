@@ -12,31 +12,6 @@ const SCRIPT: &str = "whoami; id -un; id -gn; id | tr -d 0-9; echo \"$USER $LOGN
 print(getpass.getuser(), pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name)'; \
     logname 2>/dev/null || echo no-login";
 
-/// Whether we can run commands as `nobody` (needs root and setpriv). Refusal fails under
-/// `CI=true` and skips elsewhere.
-fn can_switch_user() -> bool {
-    if !have("setpriv", "util-linux") {
-        return false;
-    }
-    let ok = run(&mut native(&[
-        "setpriv",
-        "--reuid=nobody",
-        "--regid=nogroup",
-        "--clear-groups",
-        "true",
-    ]))
-    .status
-    .success();
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "setpriv cannot switch to nobody: run the tests as root"
-        );
-        eprintln!("skipped: setpriv cannot switch to nobody here (run as root)");
-    }
-    ok
-}
-
 /// `sh -c SCRIPT` as root or as nobody, natively or under detbuild (launched by that user).
 fn as_user(nobody: bool, under: bool, script: &str) -> Command {
     let mut argv: Vec<String> = Vec::new();
@@ -91,7 +66,7 @@ fn assert_same_for_everyone(script: &str) -> String {
 // pwd.getpwuid and grp.getgrgid all name the builder, whoever runs the build.
 #[test]
 fn the_builder_is_named_builder_for_everyone() {
-    if !can_switch_user() {
+    if !can_run_as_nobody() {
         return;
     }
     let out = assert_same_for_everyone(SCRIPT);
@@ -109,7 +84,7 @@ fn the_builder_is_named_builder_for_everyone() {
 // Promise: the owner names tar records for the builder's files are builder/builder.
 #[test]
 fn archives_record_the_builder_as_owner() {
-    if !can_switch_user() {
+    if !can_run_as_nobody() {
         return;
     }
     let script = "d=$(mktemp -d) && cd \"$d\" && touch f && tar -cf - f | tar -tvf - | \
@@ -122,7 +97,7 @@ fn archives_record_the_builder_as_owner() {
 // say root.
 #[test]
 fn fakeroot_still_makes_root() {
-    if !can_switch_user() || !have("fakeroot", "fakeroot") {
+    if !can_run_as_nobody() || !have("fakeroot", "fakeroot") {
         return;
     }
     let script = "fakeroot sh -c 'whoami; id -un; id -gn'";

@@ -6,18 +6,6 @@
 
 use crate::common::*;
 
-fn as_nobody_possible() -> bool {
-    run(&mut native(&[
-        "setpriv",
-        "--reuid=nobody",
-        "--regid=nogroup",
-        "--clear-groups",
-        "true",
-    ]))
-    .status
-    .success()
-}
-
 // Promise: a shell and its child get the same pids on every run (2 and 3: detbuild's init is 1).
 #[test]
 fn pids_are_the_same_on_every_run() {
@@ -75,8 +63,7 @@ fn static_programs_see_the_host_name_in_a_uts_namespace() {
 // runs the build with the shim's answers; `--namespaces none` asks for none and says nothing.
 #[test]
 fn refused_namespaces_fall_back_with_one_notice() {
-    if !as_nobody_possible() {
-        eprintln!("skipped: cannot run as nobody here");
+    if !can_run_as_nobody() {
         return;
     }
     let bin = detbuild_bin();

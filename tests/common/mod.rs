@@ -222,21 +222,48 @@ pub fn rust_probe(name: &str) -> PathBuf {
     out
 }
 
-/// Whether `tool` is on PATH. A missing tool fails the test when `CI=true` (CI installs
-/// every package `.ci/run` names); elsewhere the test prints why it skips and returns.
+/// Whether a test can run here: `ok`, or else it fails with `missing` when `CI=true` (CI
+/// installs every package `.ci/run` names and runs as root) and elsewhere prints why it
+/// skips and returns false.
+#[track_caller]
+pub fn capable(ok: bool, missing: &str) -> bool {
+    if !ok {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{missing}");
+        eprintln!("skipped: {missing}");
+    }
+    ok
+}
+
+/// Whether `tool` is on PATH (see [`capable`]).
 #[track_caller]
 pub fn have(tool: &str, package: &str) -> bool {
     let found = run(&mut native(&["sh", "-c", &format!("command -v {tool}")]))
         .status
         .success();
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} is not installed: install the Debian package `{package}`"
-        );
-        eprintln!("skipped: {tool} is not installed (Debian package `{package}`)");
+    capable(
+        found,
+        &format!("{tool} is not installed: install the Debian package `{package}`"),
+    )
+}
+
+/// `setpriv` arguments that run a command as `nobody`.
+pub const AS_NOBODY: [&str; 4] = [
+    "setpriv",
+    "--reuid=nobody",
+    "--regid=nogroup",
+    "--clear-groups",
+];
+
+/// Whether commands can run as `nobody` here (root and setpriv; see [`capable`]).
+#[track_caller]
+pub fn can_run_as_nobody() -> bool {
+    if !have("setpriv", "util-linux") {
+        return false;
     }
-    found
+    let mut argv = AS_NOBODY.to_vec();
+    argv.push("true");
+    let ok = run(&mut native(&argv)).status.success();
+    capable(ok, "setpriv cannot switch to nobody: run the tests as root")
 }
 
 /// Asserts that two runs of `make()` print different stdout (the probe really varies).

@@ -37,30 +37,31 @@ pub fn parse(text: &str) -> Result<Option<u32>, BadCount> {
 
 /// The kernel's list text for CPUs `0..n` (`0-3\n`, or `0\n` for one); its length.
 pub fn range_text(n: u32, out: &mut [u8; 16]) -> usize {
-    let mut len = 0;
-    let mut put = |b: u8| {
-        out[len] = b;
-        len += 1;
-    };
-    put(b'0');
+    let mut digits = [0u8; 10];
+    let last = decimal(n.saturating_sub(1), &mut digits);
+    let mut len = 1;
+    out[0] = b'0';
     if n > 1 {
-        put(b'-');
-        let mut digits = [0u8; 10];
-        let (mut v, mut d) = (n - 1, 0);
-        loop {
-            digits[d] = b'0' + (v % 10) as u8;
-            d += 1;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        for &b in digits[..d].iter().rev() {
-            put(b);
+        out[1] = b'-';
+        out[2..2 + last.len()].copy_from_slice(last);
+        len = 2 + last.len();
+    }
+    out[len] = b'\n';
+    len + 1
+}
+
+/// `v` in decimal, at the end of `digits`.
+fn decimal(mut v: u32, digits: &mut [u8; 10]) -> &[u8] {
+    let mut d = digits.len();
+    loop {
+        d -= 1;
+        digits[d] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
         }
     }
-    put(b'\n');
-    len
+    &digits[d..]
 }
 
 /// Rewrites an affinity mask (bit `i` = CPU `i`, little-endian bytes as the kernel writes
@@ -121,20 +122,9 @@ pub fn render_block(block: &[u8], i: u32, n: u32, emit: &mut impl FnMut(&[u8])) 
             continue;
         };
         emit(&line[..=colon]);
-        let mut digits = [0u8; 11];
-        let mut d = digits.len();
-        let mut v = v;
-        loop {
-            d -= 1;
-            digits[d] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        d -= 1;
-        digits[d] = b' ';
-        emit(&digits[d..]);
+        emit(b" ");
+        let mut digits = [0u8; 10];
+        emit(decimal(v, &mut digits));
         emit(b"\n");
     }
 }
