@@ -96,3 +96,14 @@ fn refused_namespaces_fall_back_with_one_notice() {
     assert_eq!(out.stdout, "detbuild\n", "{}", out.describe());
     assert!(!out.stderr.contains("namespaces"), "{}", out.describe());
 }
+
+// Promise: an unknown namespace is refused before anything runs, with exit 2.
+#[test]
+fn unknown_namespaces_are_refused() {
+    let out = run(&mut det(
+        &["--epoch", EPOCH, "--namespaces", "pid,net"],
+        &["true"],
+    ));
+    assert_eq!(out.code(), 2, "{}", out.describe());
+    assert!(out.stderr.contains("\"net\""), "{}", out.describe());
+}

@@ -18,6 +18,11 @@ What the command tree sees:
   /dev/urandom and /dev/random return a stream derived from the seed, the command line and
   its directory relative to where detbuild started.
 
+  Directory listings come in byte-wise name order; the host is `detbuild`, the CPU count 4
+  (--cpus), the invoking user and group `builder`; the command starts with TZ=UTC,
+  LANG=LC_ALL=C.UTF-8, umask 022 and ASLR off (--aslr keeps it), and, as root, in its own
+  PID namespace (--namespaces). detbuild.toml changes each; see the README.
+
   THIS RANDOMNESS IS PREDICTABLE BY DESIGN. Do not generate long-lived keys under detbuild.
   Known key generators (ssh-keygen, gpg, openssl genrsa, ...) get real randomness; see
   [programs] in detbuild.toml.
