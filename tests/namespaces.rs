@@ -107,3 +107,51 @@ fn unknown_namespaces_are_refused() {
     assert_eq!(out.code(), 2, "{}", out.describe());
     assert!(out.stderr.contains("\"net\""), "{}", out.describe());
 }
+
+// Promise: with `--build-path DIR`, a C program built with -g from two different directories
+// is byte-identical (its debug info records DIR, not where the tree really is); natively the
+// two binaries differ.
+#[test]
+fn build_path_makes_trees_in_different_directories_agree() {
+    let base = tempdir("build-path");
+    let trees = [base.join("a/src"), base.join("elsewhere/deeper/src")];
+    for t in &trees {
+        std::fs::create_dir_all(t).unwrap();
+        std::fs::write(
+            t.join("hello.c"),
+            "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n",
+        )
+        .unwrap();
+    }
+    let script = "gcc -g -O1 -o hello hello.c && ./hello && sha256sum < hello";
+    let build = |dir: &std::path::Path, under: bool| {
+        let fixed = base.join("fixed-build-path");
+        let mut cmd = if under {
+            det(
+                &["--epoch", EPOCH, "--build-path", fixed.to_str().unwrap()],
+                &["sh", "-c", script],
+            )
+        } else {
+            native(&["sh", "-c", script])
+        };
+        cmd.current_dir(dir);
+        run(&mut cmd).ok()
+    };
+    assert_ne!(
+        build(&trees[0], false),
+        build(&trees[1], false),
+        "native control: the two trees built alike"
+    );
+    let a = build(&trees[0], true);
+    assert!(a.starts_with("hello\n"), "{a}");
+    assert_eq!(
+        a,
+        build(&trees[1], true),
+        "the two trees differ under --build-path"
+    );
+    let out = run(&mut det(
+        &["--epoch", EPOCH, "--build-path", "relative"],
+        &["true"],
+    ));
+    assert_eq!(out.code(), 2, "{}", out.describe());
+}

@@ -81,6 +81,12 @@ pub struct Opts {
     #[arg(long, value_name = "LIST", global = true)]
     pub namespaces: Option<String>,
 
+    /// Run the build with the working directory mounted at this absolute path too (a private
+    /// mount namespace; needs root), so builds from different directories record the same
+    /// paths.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub build_path: Option<PathBuf>,
+
     /// Config file (default: ./detbuild.toml if present).
     #[arg(long, value_name = "PATH", global = true)]
     pub config: Option<PathBuf>,

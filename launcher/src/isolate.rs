@@ -11,12 +11,21 @@
 //!   reports the configured name, so a program whose `host` switch is real (`ssh`) cannot see
 //!   the machine's name any more.
 //!
-//! Where the kernel refuses (no privilege), one notice line says so and the build runs
-//! without them (the shim's answers still apply).
+//! - `--build-path DIR`: a private mount namespace in which the working directory is also
+//!   mounted (bind) at `DIR`, and the build runs there, so a tree built from `/home/a/src`
+//!   and from `/tmp/x/src` records the same paths (`DW_AT_comp_dir`, `__FILE__` of absolute
+//!   includes, paths in generated files). `DIR` is created if missing (an empty directory
+//!   left on the machine); nothing else is mounted over.
+//!
+//! Where the kernel refuses the PID or UTS namespace (no privilege), one notice line says so
+//! and the build runs without them (the shim's answers still apply); a refused build path is
+//! an error, since nothing else can stand in for it.
 
 use crate::error::Error;
 use crate::fail;
 use detbuild_core::host::Host;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 /// Which namespaces to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,9 +71,13 @@ pub fn parse(text: &str) -> Result<Namespaces, String> {
 pub fn run(
     ns: Namespaces,
     host: &Host,
+    build_path: Option<&Path>,
     command: impl FnOnce() -> Result<u8, Error>,
 ) -> Result<u8, Error> {
     let mut flags = 0;
+    if build_path.is_some() {
+        flags |= libc::CLONE_NEWNS;
+    }
     if ns.pid {
         flags |= libc::CLONE_NEWPID | libc::CLONE_NEWNS;
     }
@@ -77,11 +90,23 @@ pub fn run(
     // SAFETY: unshare only changes this process's namespaces (the PID one: its children's).
     if unsafe { libc::unshare(flags) } != 0 {
         let err = std::io::Error::last_os_error();
+        if let Some(path) = build_path {
+            return Err(fail!(
+                "--build-path {}: cannot make a private mount namespace ({err}); run as root, or drop --build-path",
+                path.display()
+            ));
+        }
         eprintln!(
             "detbuild: notice: no private namespaces ({err}; they need root): pids and the \
              kernel's host name stay the machine's (--namespaces none silences this)"
         );
         return command();
+    }
+    if flags & libc::CLONE_NEWNS != 0 {
+        private_mounts();
+    }
+    if let Some(path) = build_path {
+        bind_here(path)?;
     }
     if ns.uts {
         set_names(host);
@@ -117,9 +142,9 @@ fn set_names(host: &Host) {
     }
 }
 
-/// Makes mounts private, then mounts a `/proc` of the new PID namespace (best effort: without
-/// it `/proc` still lists the machine's pids).
-fn mount_proc() {
+/// Makes every mount of the new mount namespace private, so nothing mounted here shows
+/// outside.
+fn private_mounts() {
     // SAFETY: literal NUL-terminated strings; only this mount namespace changes.
     unsafe {
         libc::mount(
@@ -129,6 +154,45 @@ fn mount_proc() {
             libc::MS_REC | libc::MS_PRIVATE,
             std::ptr::null(),
         );
+    }
+}
+
+/// Mounts the working directory at `path` too and moves there.
+fn bind_here(path: &Path) -> Result<(), Error> {
+    let shown = path.display();
+    let cwd =
+        std::env::current_dir().map_err(|e| fail!("cannot read the working directory: {e}"))?;
+    std::fs::create_dir_all(path)
+        .map_err(|e| fail!("--build-path {shown}: cannot create it: {e}"))?;
+    let c = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| fail!("--build-path {shown}: the path holds a NUL byte"))
+    };
+    let (from, to) = (c(&cwd)?, c(path)?);
+    // SAFETY: NUL-terminated paths; the bind mount is private to our mount namespace.
+    let r = unsafe {
+        libc::mount(
+            from.as_ptr(),
+            to.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND | libc::MS_REC,
+            std::ptr::null(),
+        )
+    };
+    if r != 0 {
+        let err = std::io::Error::last_os_error();
+        return Err(fail!(
+            "--build-path {shown}: cannot mount the tree there: {err}"
+        ));
+    }
+    std::env::set_current_dir(path).map_err(|e| fail!("--build-path {shown}: {e}"))
+}
+
+/// Mounts a `/proc` of the new PID namespace (best effort: without it `/proc` still lists the
+/// machine's pids).
+fn mount_proc() {
+    // SAFETY: literal NUL-terminated strings; only this mount namespace changes.
+    unsafe {
         libc::mount(
             c"proc".as_ptr(),
             c"/proc".as_ptr(),

@@ -41,7 +41,13 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
                 }
             }
             enter_shell(&plan.shell);
-            crate::isolate::run(plan.namespaces, &plan.host, || {
+            let build_path = cli.opts.build_path.as_deref();
+            if let Some(p) = build_path {
+                // Shells trust an inherited PWD that names the same directory as ".", and
+                // the bind mount does; make them see the build path.
+                env.push(("PWD", p.into()));
+            }
+            crate::isolate::run(plan.namespaces, &plan.host, build_path, || {
                 spawn(&cli.command, &env, &unset, cli.opts.no_new_privs)
             })
         }
@@ -96,7 +102,16 @@ fn settle(opts: &Opts) -> Result<Plan, Error> {
         step_ns,
         fake_clock: config.fake_clock,
         programs: plan::program_list(&config.programs),
-        root: cwd,
+        root: match &opts.build_path {
+            Some(p) if p.is_absolute() => p.clone(),
+            Some(p) => {
+                return Err(fail!(
+                    "--build-path {} must be an absolute path, e.g. /build/src",
+                    p.display()
+                ))
+            }
+            None => cwd,
+        },
         shim: layout::find_shim()?,
         host: config.host,
         cpus,
