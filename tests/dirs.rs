@@ -358,3 +358,29 @@ fn huge_directories_stay_fast() {
     assert_eq!(out, "100000\n100001\n");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// Promise: directory streams read from four threads at once, while the main thread forks
+// children that read them too, never deadlock and always list in byte-wise order (the side
+// table is lock-free); natively the tmpfs listing is not sorted.
+#[test]
+fn threads_and_forks_list_in_order_without_deadlock() {
+    let f = fixture("dirthreads");
+    let probe = probe("dirthreads");
+    let tree = f.tmpfs.1.join("tree");
+    let argv = [probe.to_str().unwrap(), tree.to_str().unwrap()];
+    let native_out = run(&mut native(&argv)).ok();
+    assert!(
+        native_out.contains("sorted=0/"),
+        "native control:\n{native_out}"
+    );
+    let out = run_within(
+        &mut det(&["--epoch", EPOCH], &argv),
+        Duration::from_secs(60),
+    )
+    .ok();
+    assert_eq!(
+        out,
+        "thread0 sorted=300/300\nthread1 sorted=300/300\nthread2 sorted=300/300\n\
+         thread3 sorted=300/300\nchildren sorted=50/50\n"
+    );
+}
