@@ -126,3 +126,16 @@ fn identity_names_are_configurable() {
     .ok();
     assert_eq!(out, run(&mut native(&["id", "-un"])).ok());
 }
+
+// Promise: ssh (on the default list) logs in as the real user: `ssh -G` names it, while the
+// build's other programs see the builder.
+#[test]
+fn ssh_keeps_the_real_user() {
+    if !have("ssh", "openssh-client") {
+        return;
+    }
+    let real = run(&mut native(&["id", "-un"])).ok();
+    let script = "ssh -G somehost </dev/null 2>/dev/null | grep '^user '; whoami";
+    let out = run(&mut det(&["--epoch", EPOCH], &["sh", "-c", script])).ok();
+    assert_eq!(out, format!("user {real}builder\n"));
+}

@@ -164,8 +164,9 @@ const DRIVER: &str = "build driver: its clock reads only compare file times (a f
 const KEYGEN: &str = "key generator: long-lived secrets must never be predictable; keeps the \
                       build's clock so what it certifies verifies inside the build";
 
-const NETWORK: &str = "network client: host-based authentication and the %l/%L tokens of its \
-                       config name this machine, so it sees the real host name";
+const NETWORK: &str = "network client: it logs in as the local user name by default, and \
+                       host-based authentication and its config's %l/%L tokens name this \
+                       machine, so it sees the real user and host names";
 
 /// The default program list; the user's `[programs]` entries apply after it.
 pub const DEFAULTS: &[Default] = &[
@@ -241,7 +242,7 @@ pub const DEFAULTS: &[Default] = &[
     },
     Default {
         matcher: "ssh",
-        letters: "h",
+        letters: "hu",
         why: NETWORK,
     },
 ];
@@ -273,6 +274,13 @@ mod tests {
             Policy::FAKE.resolve(l.as_bytes(), b"cc", None),
             Policy::FAKE
         );
+    }
+
+    #[test]
+    fn ssh_keeps_the_real_user_and_host() {
+        let p = Policy::FAKE.resolve(list().as_bytes(), b"/usr/bin/ssh", Some(b"host"));
+        assert!(!p.fakes(Source::Host) && !p.fakes(Source::Identity));
+        assert!(p.fakes(Source::Clock) && p.fakes(Source::Dirs));
     }
 
     #[test]
