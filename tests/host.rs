@@ -14,18 +14,6 @@ const SCRIPT: &str = "hostname; uname -n; \
     python3 -c 'import socket, os; print(socket.gethostname(), os.uname().nodename)'; \
     cat /proc/sys/kernel/hostname /etc/hostname /proc/sys/kernel/domainname";
 
-/// Whether this machine lets us make UTS and mount namespaces (root or user namespaces). A
-/// refusal fails under `CI=true` and skips elsewhere.
-fn can_unshare() -> bool {
-    let ok = run(&mut native(&["unshare", "--uts", "--mount", "true"]))
-        .status
-        .success();
-    capable(
-        ok,
-        "unshare --uts --mount is refused: run the tests as root",
-    )
-}
-
 /// `sh -c` that renames the host to `name` in private namespaces, then runs `then`.
 fn as_host(dir: &Path, name: &str, then: &str) -> Vec<String> {
     let file = dir.join(format!("hostname-{name}"));

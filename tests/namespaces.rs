@@ -9,6 +9,9 @@ use crate::common::*;
 // Promise: a shell and its child get the same pids on every run (2 and 3: detbuild's init is 1).
 #[test]
 fn pids_are_the_same_on_every_run() {
+    if !can_unshare() {
+        return;
+    }
     let argv = ["sh", "-c", "echo $$; sh -c 'echo $$'"];
     assert_varies("native pids", || native(&argv));
     let out = assert_stable("pids", || det(&["--epoch", EPOCH], &argv));
@@ -22,7 +25,7 @@ fn pids_are_the_same_on_every_run() {
 // mix pid and ppid into getrandom's bytes) and bash's $RANDOM.
 #[test]
 fn pid_seeded_randomness_is_fixed() {
-    if !have("uuidgen", "uuid-runtime") {
+    if !can_unshare() || !have("uuidgen", "uuid-runtime") {
         return;
     }
     let out = assert_promise(
@@ -36,6 +39,9 @@ fn pid_seeded_randomness_is_fixed() {
 // reach) reads the configured host name from the kernel; without `uts` it sees the machine's.
 #[test]
 fn static_programs_see_the_host_name_in_a_uts_namespace() {
+    if !can_unshare() {
+        return;
+    }
     let probe = probe_with("host", &["-static"]);
     let p = probe.to_str().unwrap();
     let name = |out: &str| field(out, "nodename").to_string();
@@ -113,6 +119,9 @@ fn unknown_namespaces_are_refused() {
 // two binaries differ.
 #[test]
 fn build_path_makes_trees_in_different_directories_agree() {
+    if !can_unshare() {
+        return;
+    }
     let base = tempdir("build-path");
     let trees = [base.join("a/src"), base.join("elsewhere/deeper/src")];
     for t in &trees {

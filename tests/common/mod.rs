@@ -246,6 +246,21 @@ pub fn have(tool: &str, package: &str) -> bool {
     )
 }
 
+/// Whether this machine lets us make PID, UTS and mount namespaces (root with
+/// `CAP_SYS_ADMIN`; see [`capable`]).
+#[track_caller]
+pub fn can_unshare() -> bool {
+    let ok = run(&mut native(&[
+        "unshare", "--pid", "--fork", "--uts", "--mount", "true",
+    ]))
+    .status
+    .success();
+    capable(
+        ok,
+        "unshare (PID, UTS, mount namespaces) is refused: run the tests as root",
+    )
+}
+
 /// `setpriv` arguments that run a command as `nobody`.
 pub const AS_NOBODY: [&str; 4] = [
     "setpriv",
