@@ -384,3 +384,20 @@ fn threads_and_forks_list_in_order_without_deadlock() {
          thread3 sorted=300/300\nchildren sorted=50/50\n"
     );
 }
+
+// Promise: raw directory reads (glibc's getdents64 and syscall(SYS_getdents64), a few records
+// per call, and again after seeking back to the start) give byte-wise order.
+#[test]
+fn getdents64_reads_in_byte_order() {
+    let probe = probe("getdents");
+    let out = assert_ordered(&[probe.to_str().unwrap(), "tree"]);
+    let mut sorted: Vec<&str> = NAMES.to_vec();
+    sorted.sort();
+    let want = sorted.join(" ");
+    for label in ["getdents64", "rewound", "syscall"] {
+        assert!(
+            out.lines().any(|l| l == format!("{label}: {want}")),
+            "{label}:\n{out}"
+        );
+    }
+}

@@ -22,8 +22,8 @@
 //! Real: programs whose `dirs` switch is off, inert processes, more than [`SLOTS`] streams
 //! open and read at once (the extra ones list in the filesystem's order), a snapshot that
 //! cannot be mapped, and readers that do not go through these functions: glibc's own
-//! `__readdir64` inside `scandir`, `glob`, `fts` and `nftw` (`dirwalk.rs` handles those),
-//! and `getdents64`, raw or through `syscall()`.
+//! `__readdir64` inside `scandir`, `glob`, `fts` and `nftw` (`dirwalk.rs` and `ftw.rs`
+//! handle those), and `getdents64` (`getdents.rs`).
 
 use crate::clock::{errno, set_errno};
 use crate::hooks::{count, Id};

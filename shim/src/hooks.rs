@@ -247,6 +247,8 @@ table! {
     hook lazy fts_open(*const *mut c_char, c_int, FtsCompar) -> *mut c_void;
     hook lazy fts64_open(*const *mut c_char, c_int, FtsCompar) -> *mut c_void;
     real lazy qsort(*mut c_void, usize, usize, QCompar) -> ();
+    // getdents.rs: directory order for raw reads
+    hook lazy getdents64(c_int, *mut c_void, usize) -> isize;
     // ftw.rs: directory order in tree walks
     hook lazy nftw(*const c_char, crate::ftw::NftwFn, c_int, c_int) -> c_int;
     hook lazy nftw64(*const c_char, crate::ftw::NftwFn, c_int, c_int) -> c_int;

@@ -13,8 +13,8 @@
 //! - [`thread`], [`fork`]: clocks and streams are per thread, keyed by creation order: a
 //!   thread by its creator's `pthread_create`/`thrd_create` count, a forked child by its
 //!   parent's `fork`/`_Fork` count, so values never depend on scheduling.
-//! - [`dir`], [`dirwalk`], [`ftw`]: directory listings (`readdir` & co, `scandir`, `glob`,
-//!   `fts`, `nftw`) come in byte-wise name order.
+//! - [`dir`], [`dirwalk`], [`ftw`], [`getdents`]: directory listings (`readdir` & co,
+//!   `scandir`, `glob`, `fts`, `nftw`, `getdents64`) come in byte-wise name order.
 //! - [`host`]: `uname`, `gethostname`, `getdomainname` and the kernel's host-name files report
 //!   the configured host.
 //! - [`cpus`]: `sysconf`, `get_nprocs*`, `sched_getaffinity` and the kernel's CPU files report
@@ -40,6 +40,7 @@ pub mod exec;
 pub mod fd;
 pub mod fork;
 pub mod ftw;
+pub mod getdents;
 pub mod hooks;
 pub mod host;
 pub mod identity;
