@@ -41,7 +41,7 @@ const TOMB: usize = 1;
 /// A snapshot that could not be made: the stream reads in the filesystem's order.
 const FAILED: *mut Snap = core::ptr::dangling_mut::<Snap>();
 /// Where the records start in a snapshot's mapping (after the header).
-const RECORDS: usize = 64;
+pub const RECORDS: usize = 64;
 /// A snapshot mapping's first size.
 const FIRST_MAP: usize = 64 * 1024;
 
@@ -58,6 +58,8 @@ struct Snap {
     /// The errno of a read error that ended the snapshot, or 0.
     err: c_int,
 }
+
+const _: () = assert!(core::mem::size_of::<Snap>() <= RECORDS);
 
 struct Slot {
     dir: AtomicUsize,
@@ -181,24 +183,12 @@ unsafe fn build(dir: *mut DIR) -> Option<*mut Snap> {
             unsafe { core::slice::from_raw_parts_mut(map.add(RECORDS + end), len - RECORDS - end) };
         end += dirs::put(out, ino, kind, name).unwrap_or(0);
     };
-    let index_at = (RECORDS + end + dirs::DIRENT_SIZE + 3) & !3;
-    let most = end / dirs::record_len(1);
-    let need = index_at + most * 4;
-    // SAFETY: map..map+len is ours.
-    let Some(map) = (unsafe { grow(map, &mut len, need) }) else {
+    // SAFETY: map..map+len is ours, with `end` bytes of records at RECORDS.
+    let Some((map, len, index_at, n)) = (unsafe { sort_records(map, len, end, dirs::DIRENT_SIZE) })
+    else {
         rewind(dir);
         return None;
     };
-    // SAFETY: both ranges lie inside the mapping and do not overlap; the index is 4-aligned.
-    let (records, index) = unsafe {
-        (
-            core::slice::from_raw_parts_mut(map.add(RECORDS), end),
-            core::slice::from_raw_parts_mut(map.add(index_at).cast::<u32>(), most),
-        )
-    };
-    let n = dirs::scan(records, end, index);
-    dirs::sort(records, &mut index[..n]);
-    dirs::number(records, &index[..n]);
     let snap = map.cast::<Snap>();
     // SAFETY: the header fits before RECORDS and the mapping is page-aligned.
     unsafe {
@@ -211,6 +201,37 @@ unsafe fn build(dir: *mut DIR) -> Option<*mut Snap> {
         })
     };
     Some(snap)
+}
+
+/// Orders a snapshot: writes the order of the `end` bytes of records at `map + RECORDS` (a
+/// `u32` offset each) after them and `pad` bytes more, growing the mapping if needed, sorts
+/// it and numbers the records. Returns the mapping, its length, where the order starts and
+/// how many records there are; `None` (the mapping unmapped) when it cannot grow. Shared
+/// with `getdents.rs`, whose kernel records have the same layout.
+///
+/// # Safety
+/// `map..map+len` is a mapping owned by the caller, holding the records at [`RECORDS`].
+pub unsafe fn sort_records(
+    map: *mut u8,
+    mut len: usize,
+    end: usize,
+    pad: usize,
+) -> Option<(*mut u8, usize, usize, usize)> {
+    let index_at = (RECORDS + end + pad + 3) & !3;
+    let most = end / dirs::record_len(1);
+    // SAFETY: caller's contract.
+    let map = unsafe { grow(map, &mut len, index_at + most * 4) }?;
+    // SAFETY: both ranges lie inside the mapping and do not overlap; the index is 4-aligned.
+    let (records, index) = unsafe {
+        (
+            core::slice::from_raw_parts_mut(map.add(RECORDS), end),
+            core::slice::from_raw_parts_mut(map.add(index_at).cast::<u32>(), most),
+        )
+    };
+    let n = dirs::scan(records, end, index);
+    dirs::sort(records, &mut index[..n]);
+    dirs::number(records, &index[..n]);
+    Some((map, len, index_at, n))
 }
 
 /// The snapshot of `dir`, made on first use; `None` when the stream reads for real.

@@ -90,13 +90,14 @@ unsafe fn scan_sorted(
 }
 
 macro_rules! scandir_hook {
-    ($name:ident) => {
+    ($name:ident ($($at:ident: $at_ty:ty)?)) => {
         /// Faked: the list in byte-wise order, then the caller's (see the module docs).
         ///
         /// # Safety
-        /// The arguments must satisfy `scandir`'s contract.
+        /// The arguments must satisfy `scandir`'s (or `scandirat`'s) contract.
         #[no_mangle]
         pub unsafe extern "C" fn $name(
+            $($at: $at_ty,)?
             dir: *const c_char,
             list: *mut *mut *mut dirent64,
             filter: DirFilter,
@@ -107,40 +108,15 @@ macro_rules! scandir_hook {
                 return set_errno(libc::ENOSYS);
             };
             // SAFETY: forwarding the caller's arguments.
-            unsafe { scan_sorted(list, compar, |c| f(dir, list, filter, c)) }
+            unsafe { scan_sorted(list, compar, |c| f($($at,)? dir, list, filter, c)) }
         }
     };
 }
 
-scandir_hook!(scandir);
-scandir_hook!(scandir64);
-
-macro_rules! scandirat_hook {
-    ($name:ident) => {
-        /// Faked: like `scandir`.
-        ///
-        /// # Safety
-        /// The arguments must satisfy `scandirat`'s contract.
-        #[no_mangle]
-        pub unsafe extern "C" fn $name(
-            fd: c_int,
-            dir: *const c_char,
-            list: *mut *mut *mut dirent64,
-            filter: DirFilter,
-            compar: DirCompar,
-        ) -> c_int {
-            count(Id::$name);
-            let Some(f) = real::$name() else {
-                return set_errno(libc::ENOSYS);
-            };
-            // SAFETY: forwarding the caller's arguments.
-            unsafe { scan_sorted(list, compar, |c| f(fd, dir, list, filter, c)) }
-        }
-    };
-}
-
-scandirat_hook!(scandirat);
-scandirat_hook!(scandirat64);
+scandir_hook!(scandir());
+scandir_hook!(scandir64());
+scandir_hook!(scandirat(fd: c_int));
+scandir_hook!(scandirat64(fd: c_int));
 
 macro_rules! glob_hook {
     ($name:ident) => {

@@ -18,12 +18,10 @@ use crate::hooks::{count, Id};
 use crate::{real, state, sys};
 use core::ffi::{c_int, c_long, c_void};
 use core::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
-use detbuild_core::dirs;
 
 /// Descriptors that can have a snapshot at once.
 pub const SLOTS: usize = 64;
-/// Where the records start in a snapshot mapping.
-const RECORDS: usize = 64;
+use crate::dir::RECORDS;
 
 #[repr(C)]
 struct Snap {
@@ -36,6 +34,8 @@ struct Snap {
     pos: usize,
     index: usize,
 }
+
+const _: () = assert!(core::mem::size_of::<Snap>() <= RECORDS);
 
 struct Slot {
     fd: AtomicI32,
@@ -93,31 +93,8 @@ fn build(fd: c_int, st: &libc::stat) -> Option<*mut Snap> {
         }
         end += n as usize;
     }
-    let index_at = (RECORDS + end + 3) & !3;
-    let most = end / dirs::record_len(1);
-    let need = index_at + most * 4;
-    if need > len {
-        let new = need.next_multiple_of(4096);
-        // SAFETY: map..map+len is ours.
-        match unsafe { sys::mremap(map, len, new) } {
-            Some(m) => (map, len) = (m, new),
-            None => {
-                // SAFETY: as above.
-                unsafe { sys::munmap(map, len) };
-                return None;
-            }
-        }
-    }
-    // SAFETY: both ranges lie inside the mapping and do not overlap; the index is 4-aligned.
-    let (records, index) = unsafe {
-        (
-            core::slice::from_raw_parts_mut(map.add(RECORDS), end),
-            core::slice::from_raw_parts_mut(map.add(index_at).cast::<u32>(), most),
-        )
-    };
-    let n = dirs::scan(records, end, index);
-    dirs::sort(records, &mut index[..n]);
-    dirs::number(records, &index[..n]);
+    // SAFETY: map..map+len is ours, with `end` bytes of records at RECORDS.
+    let (map, len, index_at, n) = unsafe { crate::dir::sort_records(map, len, end, 0) }?;
     let snap = map.cast::<Snap>();
     // SAFETY: the header fits before RECORDS in the page-aligned mapping.
     unsafe {
