@@ -20,7 +20,7 @@
 //! Real: programs whose `dirs` switch is off, and inert processes.
 
 use crate::clock::{errno, set_errno};
-use crate::dir::Listing;
+use crate::dirsnap::Listing;
 use crate::hooks::{count, Id};
 use crate::{real, state, sys};
 use core::ffi::{c_char, c_int, CStr};

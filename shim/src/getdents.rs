@@ -21,7 +21,7 @@ use core::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 
 /// Descriptors that can have a snapshot at once.
 pub const SLOTS: usize = 64;
-use crate::dir::RECORDS;
+use crate::dirsnap::RECORDS;
 
 #[repr(C)]
 struct Snap {
@@ -94,7 +94,7 @@ fn build(fd: c_int, st: &libc::stat) -> Option<*mut Snap> {
         end += n as usize;
     }
     // SAFETY: map..map+len is ours, with `end` bytes of records at RECORDS.
-    let (map, len, index_at, n) = unsafe { crate::dir::sort_records(map, len, end, 0) }?;
+    let (map, len, index_at, n) = unsafe { crate::dirsnap::sort_records(map, len, end, 0) }?;
     let snap = map.cast::<Snap>();
     // SAFETY: the header fits before RECORDS in the page-aligned mapping.
     unsafe {

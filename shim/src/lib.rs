@@ -34,6 +34,7 @@
 pub mod clock;
 pub mod cpus;
 pub mod dir;
+pub mod dirsnap;
 pub mod dirwalk;
 pub mod env;
 pub mod exec;
