@@ -165,8 +165,16 @@ fn sigkill_to_detbuild_leaves_no_process_of_the_build() {
         "the control's sleeps did not survive: {sleeps:?}"
     );
 
+    // Outside a PID namespace (the guardian's own work; in one, the pids the build writes
+    // are the namespace's, see the next test).
     let dir = tempdir("sigkill");
-    let mut det_run = start_in(det(&["--epoch", EPOCH], &["sh", "-c", script]), &dir);
+    let mut det_run = start_in(
+        det(
+            &["--epoch", EPOCH, "--namespaces", "none"],
+            &["sh", "-c", script],
+        ),
+        &dir,
+    );
     let sleeps = pids(&dir, &names);
     assert!(sleeps.iter().all(|&p| sleeping(p)), "{sleeps:?}");
     // SAFETY: signalling our own child.
@@ -301,4 +309,45 @@ fn a_directory_as_command_says_so() {
     let dir = tempdir("dir-command");
     let out = run(&mut det(&["--epoch", EPOCH], &[dir.to_str().unwrap()]));
     assert_one_line_error(&out, 126, "is a directory");
+}
+
+/// Processes of this machine whose command line is exactly `sleep SECONDS`.
+fn sleeps_of(seconds: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|c| c == format!("sleep\0{seconds}\0").as_bytes())
+        .count()
+}
+
+// Promise: SIGKILL sent to detbuild also ends a build running in its private PID namespace
+// (where the guardian is pid 1, so the kernel ends the namespace with it).
+#[test]
+fn sigkill_to_detbuild_ends_a_build_in_a_pid_namespace() {
+    if !can_unshare() {
+        return;
+    }
+    let script = "sleep 3141 & (sleep 3142 & wait) & echo started > ready; wait";
+    let dir = tempdir("sigkill-pidns");
+    let mut det_run = start_in(det(&["--epoch", EPOCH], &["sh", "-c", script]), &dir);
+    wait_for_file(&dir.join("ready"));
+    let start = Instant::now();
+    while sleeps_of("3141") + sleeps_of("3142") < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the sleeps never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(det_run.id() as i32, libc::SIGKILL) };
+    wait_ended(&mut det_run);
+    let start = Instant::now();
+    while sleeps_of("3141") + sleeps_of("3142") > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the build outlived detbuild"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

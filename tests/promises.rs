@@ -8,12 +8,20 @@ mod common;
 mod bench;
 /// The wall clock.
 mod clock;
+/// The CPU count.
+mod cpus;
+/// Directory listings in byte-wise order: readdir & co, scandir, glob, fts, nftw, tools.
+mod dirs;
 /// examples/hello built with make -j4.
 mod example;
 /// Every way a process starts keeps the shim: exec*, spawn, system, popen, cleared envs.
 mod exec;
 /// Virtual files (random devices however spelled) and duplicated descriptors.
 mod files;
+/// The host name and uname fields.
+mod host;
+/// The builder's identity: user and group names.
+mod identity;
 /// Keys independent of job counts and build paths; repeated commands; key generators.
 mod keys;
 /// Epoch sources, config, env output, exit codes, signals.
@@ -22,12 +30,16 @@ mod launcher;
 mod library;
 /// Exit codes, signals, nothing outlives detbuild, one-line start failures.
 mod lifecycle;
+/// Private PID and UTS namespaces.
+mod namespaces;
 /// `detbuild normalize` and `--normalize`: canonical archives, damaged ones left alone.
 mod normalize;
 /// Per-program switches.
 mod policy;
 /// getrandom & co, random devices, per-command streams.
 mod random;
+/// The builder's shell: time zone, locale, umask, ASLR.
+mod shell;
 /// Temporary names from the stream.
 mod tempnames;
 /// Threads, forks, signals, early hooks, other preloads, secure programs.

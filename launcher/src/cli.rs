@@ -24,6 +24,11 @@ What the command tree sees:
   (without job counts like -j8) and its directory relative to where detbuild started; a
   repeat of the same command gets a stream of its own.
 
+  Directory listings come in byte-wise name order; the host is `detbuild`, the CPU count 4
+  (--cpus), the invoking user and group `builder`; the command starts with TZ=UTC,
+  LANG=LC_ALL=C.UTF-8, umask 022 and ASLR off (--aslr keeps it), and, as root, in its own
+  PID namespace (--namespaces). detbuild.toml changes each; see the README.
+
   THIS RANDOMNESS IS PREDICTABLE BY DESIGN. Do not generate long-lived keys under detbuild.
   Known key generators (ssh-keygen, gpg, keytool, openssl genrsa, wg genkey, ...) get real
   randomness; add yours to `real` under [programs] in detbuild.toml.
@@ -73,6 +78,27 @@ pub struct Opts {
     /// default 1s).
     #[arg(long, value_name = "DURATION", global = true)]
     pub step: Option<String>,
+
+    /// CPU count every program sees (nproc, sysconf, sched_getaffinity, /proc/cpuinfo):
+    /// 1 to 1024, or `real` (default 4, or `cpus` in the config).
+    #[arg(long, value_name = "N|real", global = true)]
+    pub cpus: Option<String>,
+
+    /// Keep address-space randomization (by default the command runs with it off, so
+    /// programs that print pointers agree across runs).
+    #[arg(long, global = true)]
+    pub aslr: bool,
+
+    /// Private namespaces where the machine allows them: a list of `pid` (fixed pids, on by
+    /// default) and `uts` (the host name for static programs too), or `none`.
+    #[arg(long, value_name = "LIST", global = true)]
+    pub namespaces: Option<String>,
+
+    /// Run the build with the working directory mounted at this absolute path too (a private
+    /// mount namespace; needs root), so builds from different directories record the same
+    /// paths.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub build_path: Option<PathBuf>,
 
     /// Config file (default: ./detbuild.toml if present).
     #[arg(long, value_name = "PATH", global = true)]

@@ -17,14 +17,18 @@
 //! clock = "fake"              # undo a default
 //! ```
 //!
+//! `cpus`, `[host]`, `[identity]` and `[shell]` are described in `sections.rs`.
+//!
 //! Unknown keys and bad values are errors that name the file, line and column. The old
 //! `real = [...]` and `shimmed = [...]` lists are refused with the new spelling.
 
 use crate::error::Error;
-use crate::fail;
+use crate::plan::Shell;
+use crate::{fail, sections};
 use detbuild_core::clock::{
     parse_duration, DurationError, DURATION_UNITS, MAX_EPOCH, MAX_STEP_NS, MIN_STEP_NS,
 };
+use detbuild_core::host::{Host, Text};
 use detbuild_core::policy::Source;
 use detbuild_core::settings::valid_entry;
 use serde::Deserialize;
@@ -41,6 +45,16 @@ pub struct Config {
     pub fake_clock: bool,
     /// `[programs]` entries as payload entries `MATCH=LETTERS` (`detbuild_core::policy`).
     pub programs: Vec<String>,
+    /// `[host]` (`sections.rs`), defaults where not set.
+    pub host: Host,
+    /// `cpus = N | "real"`: `Some(None)` is real.
+    pub cpus: Option<Option<u32>>,
+    /// `[shell]`, defaults where not set.
+    pub shell: Shell,
+    /// `[identity]`: the user and group names to report, or `None` (`user = "inherit"`).
+    pub identity: Option<(Text, Text)>,
+    /// `namespaces = ["pid", "uts"]` (default `["pid"]`).
+    pub namespaces: crate::isolate::Namespaces,
 }
 
 #[derive(Deserialize)]
@@ -50,6 +64,11 @@ struct Raw {
     seed: Option<Spanned<String>>,
     clock: Option<RawClock>,
     programs: Option<BTreeMap<Spanned<String>, Spanned<toml::Value>>>,
+    host: Option<sections::RawHost>,
+    cpus: Option<Spanned<toml::Value>>,
+    shell: Option<sections::RawShell>,
+    identity: Option<sections::RawIdentity>,
+    namespaces: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -77,6 +96,7 @@ pub fn parse(text: &str) -> Result<Config, (usize, String)> {
     })?;
     let mut config = Config {
         fake_clock: true,
+        identity: sections::identity(None)?,
         ..Config::default()
     };
     if let Some(e) = raw.epoch {
@@ -112,6 +132,27 @@ pub fn parse(text: &str) -> Result<Config, (usize, String)> {
                 }
             };
         }
+    }
+    if let Some(c) = raw.cpus {
+        config.cpus = Some(sections::cpus(&c)?);
+    }
+    if let Some(ns) = raw.namespaces {
+        let text = if ns.get_ref().is_empty() {
+            "none".to_string()
+        } else {
+            ns.get_ref().join(",")
+        };
+        config.namespaces = crate::isolate::parse(&text)
+            .map_err(|m| (ns.span().start, format!("namespaces: {m}")))?;
+    }
+    if let Some(id) = raw.identity {
+        config.identity = sections::identity(Some(id))?;
+    }
+    if let Some(sh) = raw.shell {
+        config.shell = sections::shell(sh)?;
+    }
+    if let Some(h) = raw.host {
+        config.host = sections::host(h)?;
     }
     for (name, value) in raw.programs.unwrap_or_default() {
         config.programs.push(program(&name, &value)?);
@@ -240,6 +281,11 @@ mod tests {
                 step_ns: Some(10_000_000),
                 fake_clock: false,
                 programs: vec!["gcc=cr".into(), "make=C".into(), "openssl:req=r".into()],
+                host: Host::default(),
+                cpus: None,
+                shell: Shell::default(),
+                identity: sections::identity(None).unwrap(),
+                namespaces: Default::default(),
             }
         );
         assert!(parse("").unwrap().fake_clock);
@@ -295,6 +341,123 @@ mod tests {
         assert!(msg.contains("must be \"fake\" or \"real\""), "{msg}");
         let (_, msg) = parse("[programs]\ngcc = 1\n").unwrap_err();
         assert!(msg.contains("must be a table"), "{msg}");
+    }
+
+    #[test]
+    fn every_source_is_a_switch_with_line_numbered_errors() {
+        let c = parse("[programs.ls]\ndirs = \"real\"\n[programs.cc]\ndirs = \"fake\"\n").unwrap();
+        assert_eq!(c.programs, ["cc=D", "ls=d"]);
+        for source in Source::ALL {
+            let text = format!(
+                "seed = \"x\"\n[programs.tool]\n{} = \"sometimes\"\n",
+                source.name()
+            );
+            let (at, msg) = parse(&text).unwrap_err();
+            assert_eq!(line_col(&text, at).0, 2, "{msg}");
+            assert!(msg.contains("must be \"fake\" or \"real\""), "{msg}");
+        }
+    }
+
+    #[test]
+    fn shell_settings_are_read_and_checked() {
+        let c = parse(
+            "[shell]\ntz = \"inherit\"\nlocale = \"fr_FR.UTF-8\"\numask = \"027\"\naslr = true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.shell,
+            Shell {
+                tz: None,
+                locale: Some("fr_FR.UTF-8".into()),
+                umask: Some(0o027),
+                aslr: true
+            }
+        );
+        assert_eq!(parse("").unwrap().shell, Shell::default());
+        let text = "[shell]\ntz = \"UTC\"\numask = \"999\"\n";
+        let (at, msg) = parse(text).unwrap_err();
+        assert_eq!(line_col(text, at), (3, 9));
+        assert!(msg.contains("octal"), "{msg}");
+        let text = "[shell]\nlocale = \"C UTF\"\n";
+        assert_eq!(line_col(text, parse(text).unwrap_err().0).0, 2);
+        let text = "[shell]\naslr = \"no\"\n";
+        assert_eq!(line_col(text, parse(text).unwrap_err().0).0, 2);
+        assert!(parse("[shell]\nlang = \"C\"\n").is_err());
+    }
+
+    #[test]
+    fn identity_names_are_read_and_checked() {
+        let name = |c: &Config| {
+            c.identity
+                .map(|(u, g)| (u.as_str().to_string(), g.as_str().to_string()))
+        };
+        assert_eq!(
+            name(&parse("").unwrap()),
+            Some(("builder".into(), "builder".into()))
+        );
+        let c = parse("[identity]\nuser = \"ci\"\ngroup = \"staff\"\n").unwrap();
+        assert_eq!(name(&c), Some(("ci".into(), "staff".into())));
+        assert_eq!(
+            parse("[identity]\nuser = \"inherit\"\n").unwrap().identity,
+            None
+        );
+        let text = "[identity]\ngroup = \"a b\"\n";
+        let (at, msg) = parse(text).unwrap_err();
+        assert_eq!(line_col(text, at), (2, 9));
+        assert!(msg.contains("[identity] group"), "{msg}");
+    }
+
+    #[test]
+    fn namespaces_are_a_list() {
+        use crate::isolate::Namespaces;
+        assert_eq!(parse("").unwrap().namespaces, Namespaces::default());
+        let both = Namespaces {
+            pid: true,
+            uts: true,
+        };
+        assert_eq!(
+            parse("namespaces = [\"pid\", \"uts\"]").unwrap().namespaces,
+            both
+        );
+        let none = Namespaces {
+            pid: false,
+            uts: false,
+        };
+        assert_eq!(parse("namespaces = []").unwrap().namespaces, none);
+        let text = "seed = \"x\"\nnamespaces = [\"net\"]\n";
+        let (at, msg) = parse(text).unwrap_err();
+        assert_eq!(line_col(text, at), (2, 14));
+        assert!(msg.contains("\"net\""), "{msg}");
+    }
+
+    #[test]
+    fn cpus_are_a_count_or_real() {
+        assert_eq!(parse("cpus = 8").unwrap().cpus, Some(Some(8)));
+        assert_eq!(parse("cpus = \"real\"").unwrap().cpus, Some(None));
+        assert_eq!(parse("").unwrap().cpus, None);
+        let text = "seed = \"x\"\ncpus = 0\n";
+        let (at, msg) = parse(text).unwrap_err();
+        assert_eq!(line_col(text, at), (2, 8));
+        assert!(msg.contains("from 1 to 1024"), "{msg}");
+        assert!(parse("cpus = \"many\"").is_err());
+        assert!(parse("cpus = 2.5").is_err());
+    }
+
+    #[test]
+    fn host_values_are_read_and_checked() {
+        let c = parse("[host]\nname = \"b1\"\nrelease = \"6.1.0\"\n").unwrap();
+        assert_eq!(c.host.name.as_bytes(), b"b1");
+        assert_eq!(c.host.release.unwrap().as_bytes(), b"6.1.0");
+        assert_eq!(c.host.domain.as_bytes(), b"(none)");
+        assert!(c.host.machine.is_none());
+        let text = "seed = \"x\"\n[host]\nname = \"a;b\"\n";
+        let (at, msg) = parse(text).unwrap_err();
+        assert_eq!(line_col(text, at), (3, 8));
+        assert!(msg.contains("[host] name = \"a;b\""), "{msg}");
+        let text = "[host]\nnmae = \"x\"\n";
+        let (at, msg) = parse(text).unwrap_err();
+        assert_eq!(line_col(text, at).0, 2, "{msg}");
+        assert!(parse("[host]\nversion = \"\"\n").is_err());
     }
 
     #[test]

@@ -64,6 +64,11 @@ pub fn supervise(start: impl FnOnce() -> Result<libc::pid_t, u8>) -> Result<u8, 
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
     // SAFETY: getpid has no preconditions.
     let parent = unsafe { libc::getpid() };
+    // A descriptor on D itself: readable once D has exited, which G checks when a signal
+    // arrives. In a new PID namespace G's getppid() reads 0 whether D lives or not, so the
+    // parent pid alone cannot tell; without pidfds (Linux < 5.3) G falls back to it.
+    // SAFETY: pidfd_open with integer arguments.
+    let me = unsafe { libc::syscall(libc::SYS_pidfd_open, parent, 0) } as i32;
     // SAFETY: the process is single-threaded (the caller's contract), so the child may go on
     // running ordinary Rust code.
     match unsafe { libc::fork() } {
@@ -71,15 +76,52 @@ pub fn supervise(start: impl FnOnce() -> Result<libc::pid_t, u8>) -> Result<u8, 
             "cannot fork: {}; free some processes or memory",
             io::Error::last_os_error()
         )),
-        0 => guardian(parent, &set, start),
-        g => Ok(wait_for(g, &set, None)),
+        0 => guardian(
+            Parent {
+                pid: parent,
+                fd: me,
+            },
+            &set,
+            start,
+        ),
+        g => {
+            if me >= 0 {
+                // SAFETY: our own descriptor, not used again here.
+                unsafe { libc::close(me) };
+            }
+            Ok(wait_for(g, &set, None))
+        }
     }
 }
 
 /// G: sets up the subreaper and the parent-death signal, starts the command, and exits with
 /// its status.
+/// How G tells whether D still lives.
+#[derive(Clone, Copy)]
+struct Parent {
+    pid: libc::pid_t,
+    /// A pidfd on D, or -1.
+    fd: i32,
+}
+
+impl Parent {
+    fn gone(self) -> bool {
+        if self.fd >= 0 {
+            let mut p = libc::pollfd {
+                fd: self.fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd, no wait.
+            return unsafe { libc::poll(&mut p, 1, 0) } > 0;
+        }
+        // SAFETY: getppid has no preconditions.
+        unsafe { libc::getppid() != self.pid }
+    }
+}
+
 fn guardian(
-    parent: libc::pid_t,
+    parent: Parent,
     set: &libc::sigset_t,
     start: impl FnOnce() -> Result<libc::pid_t, u8>,
 ) -> ! {
@@ -95,11 +137,11 @@ fn guardian(
         );
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0);
     }
-    // SAFETY: getppid has no preconditions.
-    if unsafe { libc::getppid() } != parent {
+    if parent.gone() {
         // D died before the parent-death signal was armed: start nothing.
         std::process::exit(128 + libc::SIGKILL);
     }
+    crate::isolate::enter_init();
     let status = match start() {
         Ok(pid) => wait_for(pid, set, Some(parent)),
         Err(status) => status,
@@ -109,7 +151,7 @@ fn guardian(
 
 /// Waits for `child` while forwarding signals to it; with `guard` (D's pid, in G), kills the
 /// whole build as soon as D is gone. Returns the exit status to report.
-fn wait_for(child: libc::pid_t, set: &libc::sigset_t, guard: Option<libc::pid_t>) -> u8 {
+fn wait_for(child: libc::pid_t, set: &libc::sigset_t, guard: Option<Parent>) -> u8 {
     loop {
         // SAFETY: siginfo_t is plain data, filled by sigwaitinfo.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -124,8 +166,7 @@ fn wait_for(child: libc::pid_t, set: &libc::sigset_t, guard: Option<libc::pid_t>
             }
             continue;
         }
-        // SAFETY: getppid has no preconditions.
-        if guard.is_some_and(|parent| unsafe { libc::getppid() } != parent) {
+        if guard.is_some_and(Parent::gone) {
             kill_build(child);
             std::process::exit(128 + libc::SIGKILL);
         }

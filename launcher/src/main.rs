@@ -15,10 +15,12 @@ mod config;
 mod epoch;
 mod error;
 mod guard;
+mod isolate;
 mod layout;
 mod normalize;
 mod plan;
 mod run;
+mod sections;
 mod spawn;
 
 use std::process::ExitCode;

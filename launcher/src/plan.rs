@@ -7,7 +7,14 @@
 //! to any entries already there (fakeroot, ASan's runtime must stay first), minus any other
 //! copy of the shim. [`asan_options`] adds `verify_asan_link_order=0` to `ASAN_OPTIONS`: an
 //! ASan-built program aborts when a preload comes before its runtime, and the shim always does.
+//!
+//! The builder's shell ([`Shell`], [`shell_env`]): `TZ=UTC`, `LANG` and `LC_ALL` set to
+//! `C.UTF-8` with `LANGUAGE` removed (it overrides `LC_ALL` for translated messages), umask
+//! 022 and address-space randomization off, each configurable or inherited. Everything else
+//! in the caller's environment passes through unchanged; none of it is hashed or embedded.
 
+use detbuild_core::host::Host;
+use detbuild_core::identity::Identity;
 use detbuild_core::key::root_key;
 use detbuild_core::key::to_hex;
 use detbuild_core::settings::{Settings, KEY_VAR, ROOT_VAR, VAR};
@@ -27,6 +34,63 @@ pub struct Plan {
     pub root: PathBuf,
     /// Absolute path of the shim library.
     pub shim: PathBuf,
+    /// The host the build sees.
+    pub host: Host,
+    /// The CPU count the build sees (`None`: real).
+    pub cpus: Option<u32>,
+    /// The builder's shell.
+    pub shell: Shell,
+    /// The invoking user and the names reported for it (`Identity::UNSET`: real).
+    pub identity: Identity,
+    /// Private namespaces to make (`isolate.rs`).
+    pub namespaces: crate::isolate::Namespaces,
+}
+
+/// The builder's shell: what the launcher normalizes; `None` passes the caller's through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shell {
+    /// `TZ`.
+    pub tz: Option<String>,
+    /// `LANG` and `LC_ALL` (and `LANGUAGE` removed).
+    pub locale: Option<String>,
+    /// The umask the command starts with.
+    pub umask: Option<u32>,
+    /// Keep address-space randomization (off by default: `personality(ADDR_NO_RANDOMIZE)`).
+    pub aslr: bool,
+}
+
+impl Default for Shell {
+    fn default() -> Shell {
+        Shell {
+            tz: Some("UTC".into()),
+            locale: Some("C.UTF-8".into()),
+            umask: Some(0o022),
+            aslr: false,
+        }
+    }
+}
+
+/// The variables the shell settings and the identity set (`USER` and `LOGNAME` when the
+/// identity is faked), and those they remove, in a fixed order.
+pub fn shell_env(
+    shell: &Shell,
+    identity: &Identity,
+) -> (Vec<(&'static str, OsString)>, Vec<&'static str>) {
+    let mut set = Vec::new();
+    let mut unset = Vec::new();
+    if identity.is_set() {
+        set.push(("USER", identity.user.as_str().into()));
+        set.push(("LOGNAME", identity.user.as_str().into()));
+    }
+    if let Some(tz) = &shell.tz {
+        set.push(("TZ", tz.into()));
+    }
+    if let Some(locale) = &shell.locale {
+        set.push(("LANG", locale.into()));
+        set.push(("LC_ALL", locale.into()));
+        unset.push("LANGUAGE");
+    }
+    (set, unset)
 }
 
 /// Variables to set in the child, in a fixed order.
@@ -42,6 +106,9 @@ pub fn child_env(
         key: root,
         programs: programs.as_bytes(),
         fake_clock: plan.fake_clock,
+        host: plan.host,
+        cpus: plan.cpus,
+        identity: plan.identity,
     };
     let mut payload = String::new();
     settings
@@ -113,6 +180,11 @@ mod tests {
             programs: vec!["make=cr".into(), "openssl:genrsa=r".into()],
             root: "/src/proj".into(),
             shim: "/opt/det/libdetbuild_shim.so".into(),
+            host: Host::default(),
+            cpus: Some(4),
+            shell: Shell::default(),
+            identity: Identity::UNSET,
+            namespaces: Default::default(),
         }
     }
 
@@ -181,6 +253,40 @@ mod tests {
         );
         assert_ne!(a[1].1, b[1].1);
         assert_eq!(a[0], b[0]);
+    }
+
+    #[test]
+    fn the_shell_is_normalized_unless_inherited() {
+        let (set, unset) = shell_env(&Shell::default(), &Identity::UNSET);
+        assert_eq!(
+            set,
+            [
+                ("TZ", OsString::from("UTC")),
+                ("LANG", "C.UTF-8".into()),
+                ("LC_ALL", "C.UTF-8".into())
+            ]
+        );
+        assert_eq!(unset, ["LANGUAGE"]);
+        let inherit = Shell {
+            tz: None,
+            locale: None,
+            umask: None,
+            aslr: true,
+        };
+        assert_eq!(shell_env(&inherit, &Identity::UNSET), (vec![], vec![]));
+        let (set, _) = shell_env(&inherit, &Identity::new(1000, 1000));
+        assert_eq!(
+            set,
+            [("USER", "builder".into()), ("LOGNAME", "builder".into())]
+        );
+        let fr = Shell {
+            locale: Some("fr_FR.UTF-8".into()),
+            ..Shell::default()
+        };
+        assert_eq!(
+            shell_env(&fr, &Identity::UNSET).0[2],
+            ("LC_ALL", "fr_FR.UTF-8".into())
+        );
     }
 
     #[test]

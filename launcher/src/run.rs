@@ -20,9 +20,11 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
     let mut env = plan::child_env(&plan, std::env::var_os("LD_PRELOAD").as_ref());
     let asan = plan::asan_options(std::env::var_os("ASAN_OPTIONS").as_ref());
     env.push(("ASAN_OPTIONS", asan));
+    let (shell_vars, unset) = plan::shell_env(&plan.shell, &plan.identity);
+    env.extend(shell_vars);
     match cli.mode {
         Some(Mode::Env { format }) => {
-            let text = render(&env, format)?;
+            let text = render(&env, format)? + &render_shell(&plan.shell, &unset, format);
             let mut out = std::io::stdout().lock();
             match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
                 Err(e) if e.kind() != ErrorKind::BrokenPipe => {
@@ -37,10 +39,17 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
                     say!("{name}={}", value.to_string_lossy());
                 }
             }
-            let code = {
-                let cmd = spawn::command(&cli.command, &env, cli.opts.no_new_privs)?;
-                guard::supervise(|| spawn::start(cmd))?
-            };
+            enter_shell(&plan.shell);
+            let build_path = cli.opts.build_path.as_deref();
+            if let Some(p) = build_path {
+                // Shells trust an inherited PWD that names the same directory as ".", and
+                // the bind mount does; make them see the build path.
+                env.push(("PWD", p.into()));
+            }
+            let code = crate::isolate::run(plan.namespaces, &plan.host, build_path, || {
+                let cmd = spawn::command(&cli.command, &env, &unset, cli.opts.no_new_privs)?;
+                guard::supervise(|| spawn::start(cmd))
+            })?;
             match code {
                 0 if !cli.normalize.is_empty() => {
                     crate::normalize::after_build(&cli.normalize, plan.epoch)
@@ -70,14 +79,52 @@ fn settle(opts: &Opts) -> Result<Plan, Error> {
         Some(s) => s.clone(),
         None => config.seed.clone().unwrap_or_else(|| epoch.to_string()),
     };
+    let cpus = match &opts.cpus {
+        Some(text) => detbuild_core::cpus::parse(text)
+            .map_err(|e| fail!("--cpus {text:?} {e}; e.g. --cpus 4 or --cpus real"))?,
+        None => config.cpus.unwrap_or(Some(detbuild_core::cpus::DEFAULT)),
+    };
     let plan = Plan {
         epoch,
         seed,
         step_ns,
         fake_clock: config.fake_clock,
         programs: plan::program_list(&config.programs),
-        root: cwd,
+        root: match &opts.build_path {
+            Some(p) if p.is_absolute() => p.clone(),
+            Some(p) => {
+                return Err(fail!(
+                    "--build-path {} must be an absolute path, e.g. /build/src",
+                    p.display()
+                ))
+            }
+            None => cwd,
+        },
         shim: layout::find_shim()?,
+        host: config.host,
+        cpus,
+        identity: match &config.identity {
+            Some((user, group)) => {
+                // SAFETY: getuid and getgid cannot fail.
+                let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+                detbuild_core::identity::Identity {
+                    user: *user,
+                    group: *group,
+                    ..detbuild_core::identity::Identity::new(uid, gid)
+                }
+            }
+            None => detbuild_core::identity::Identity::UNSET,
+        },
+        namespaces: match &opts.namespaces {
+            Some(text) => crate::isolate::parse(text).map_err(|m| {
+                fail!("--namespaces: {m}; e.g. --namespaces pid,uts or --namespaces none")
+            })?,
+            None => config.namespaces,
+        },
+        shell: plan::Shell {
+            aslr: opts.aslr || config.shell.aslr,
+            ..config.shell.clone()
+        },
     };
     if opts.verbose {
         say!(
@@ -100,10 +147,7 @@ pub fn settle_epoch(opts: &Opts) -> Result<(PathBuf, Config, i64, Source), Error
     let config = match &opts.config {
         Some(path) => config::load(path)?,
         None if Path::new("detbuild.toml").is_file() => config::load(Path::new("detbuild.toml"))?,
-        None => Config {
-            fake_clock: true,
-            ..Config::default()
-        },
+        None => config::parse("").map_err(|(_, m)| fail!("default config: {m}"))?,
     };
     let sde = std::env::var_os("SOURCE_DATE_EPOCH");
     let resolved = epoch::resolve(
@@ -139,6 +183,48 @@ fn render(env: &[(&str, OsString)], format: Format) -> Result<String, Error> {
         }
     }
     Ok(out)
+}
+
+/// The umask and ASLR settings, applied to the launcher itself just before it spawns (the
+/// child inherits both; the launcher creates no files and maps nothing after).
+fn enter_shell(shell: &plan::Shell) {
+    if let Some(mask) = shell.umask {
+        // SAFETY: umask only changes this process's file-creation mask.
+        unsafe { libc::umask(mask as libc::mode_t) };
+    }
+    if !shell.aslr {
+        // SAFETY: personality(0xffffffff) reads the current persona; setting it again with
+        // ADDR_NO_RANDOMIZE affects only address layouts of later execs.
+        unsafe {
+            let current = libc::personality(0xffff_ffff);
+            if current != -1 {
+                libc::personality((current | libc::ADDR_NO_RANDOMIZE) as libc::c_ulong);
+            }
+        }
+    }
+}
+
+/// The parts of the shell settings `detbuild env` cannot export: removals, the umask, ASLR.
+fn render_shell(shell: &plan::Shell, unset: &[&str], format: Format) -> String {
+    let mut out = String::new();
+    for name in unset {
+        out.push_str(&match format {
+            Format::Sh => format!("unset {name}\n"),
+            Format::Make => format!("unexport {name}\n"),
+        });
+    }
+    if let Some(mask) = shell.umask {
+        out.push_str(&match format {
+            Format::Sh => format!("umask {mask:03o}\n"),
+            Format::Make => format!("# umask {mask:03o}: set it in the shell that runs make\n"),
+        });
+    }
+    if !shell.aslr {
+        out.push_str(
+            "# address-space randomization: run the build under `setarch -R` to turn it off\n",
+        );
+    }
+    out
 }
 
 #[cfg(test)]

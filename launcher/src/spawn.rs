@@ -16,6 +16,7 @@ use std::process::Command;
 pub fn command(
     argv: &[OsString],
     env: &[(&str, OsString)],
+    unset: &[&str],
     no_new_privs: bool,
 ) -> Result<Command, Error> {
     let Some((program, args)) = argv.split_first() else {
@@ -25,6 +26,9 @@ pub fn command(
     };
     let mut cmd = Command::new(program);
     cmd.args(args);
+    for name in unset {
+        cmd.env_remove(name);
+    }
     for (name, value) in env {
         cmd.env(name, value);
     }

@@ -4,12 +4,16 @@
  * 1. Thread-local storage. Each thread's logical clock, stream position and key live in one
  *    initial-exec TLS block (zero-initialised, no destructor, never allocates), handed to Rust
  *    as a pointer by detbuild_thread(). Rust owns the layout (shim/src/thread.rs).
- * 2. C-variadic entry points: execl, execle, execlp. They gather their arguments into a stack
+ * 2. The byte-wise FTSENT comparison for fts_open (shim/src/dirwalk.rs): <fts.h> knows the
+ *    layout of FTSENT, which the libc crate does not describe.
+ * 3. C-variadic entry points: execl, execle, execlp. They gather their arguments into a stack
  *    array (no heap: they may run in a vfork child) and call execve/execvp, which resolve to the
  *    shim's own hooks, so every exec path gets the same environment repair.
  */
+#include <fts.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 #include <unistd.h>
 
 #define HIDDEN __attribute__((visibility("hidden")))
@@ -26,6 +30,14 @@ HIDDEN size_t detbuild_thread_size(void) { return sizeof thread_block; }
  * reference resolves inside the library and no program that looks the name up (rustc's
  * panic machinery does) ever finds this empty one. */
 HIDDEN void rust_eh_personality(void) {}
+
+/* Byte-wise (strcmp) order of two fts entries' names. Roots compare equal, so they keep the
+ * caller's order in glibc's stable qsort. FTSENT64 has the same layout on 64-bit targets. */
+HIDDEN int detbuild_fts_bytewise(const FTSENT **a, const FTSENT **b) {
+    if ((*a)->fts_level == FTS_ROOTLEVEL || (*b)->fts_level == FTS_ROOTLEVEL)
+        return 0;
+    return strcmp((*a)->fts_name, (*b)->fts_name);
+}
 
 extern char **environ;
 

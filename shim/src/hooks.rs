@@ -117,6 +117,9 @@ type Mutex = *mut pthread_mutex_t;
 type Rw = *mut pthread_rwlock_t;
 type Abs = *const timespec;
 type Mode = libc::mode_t;
+use crate::dirwalk::{DirCompar, DirFilter, FtsCompar, GlobErr, QCompar};
+use libc::{dirent, dirent64, DIR};
+type DirList = *mut *mut *mut dirent64;
 
 // The table. `build.rs` reads the `hook` and `c` lines of this invocation (one entry a line).
 table! {
@@ -223,6 +226,56 @@ table! {
     real lazy pthread_rwlock_trywrlock(Rw) -> c_int;
     real lazy pthread_tryjoin_np(pthread_t, *mut *mut c_void) -> c_int;
     real lazy sem_trywait(*mut sem_t) -> c_int;
+    // dir.rs: directory order
+    hook lazy opendir(*const c_char) -> *mut DIR;
+    hook lazy fdopendir(c_int) -> *mut DIR;
+    hook lazy readdir(*mut DIR) -> *mut dirent;
+    hook lazy readdir64(*mut DIR) -> *mut dirent64;
+    hook lazy readdir_r(*mut DIR, *mut dirent, *mut *mut dirent) -> c_int;
+    hook lazy readdir64_r(*mut DIR, *mut dirent64, *mut *mut dirent64) -> c_int;
+    hook lazy telldir(*mut DIR) -> c_long;
+    hook lazy seekdir(*mut DIR, c_long) -> ();
+    hook lazy rewinddir(*mut DIR) -> ();
+    hook lazy closedir(*mut DIR) -> c_int;
+    // dirwalk.rs: directory order inside glibc
+    hook lazy scandir(*const c_char, DirList, DirFilter, DirCompar) -> c_int;
+    hook lazy scandir64(*const c_char, DirList, DirFilter, DirCompar) -> c_int;
+    hook lazy scandirat(c_int, *const c_char, DirList, DirFilter, DirCompar) -> c_int;
+    hook lazy scandirat64(c_int, *const c_char, DirList, DirFilter, DirCompar) -> c_int;
+    hook lazy glob(*const c_char, c_int, GlobErr, *mut libc::glob_t) -> c_int;
+    hook lazy glob64(*const c_char, c_int, GlobErr, *mut libc::glob_t) -> c_int;
+    hook lazy fts_open(*const *mut c_char, c_int, FtsCompar) -> *mut c_void;
+    hook lazy fts64_open(*const *mut c_char, c_int, FtsCompar) -> *mut c_void;
+    real lazy qsort(*mut c_void, usize, usize, QCompar) -> ();
+    // getdents.rs: directory order for raw reads
+    hook lazy getdents64(c_int, *mut c_void, usize) -> isize;
+    // ftw.rs: directory order in tree walks
+    hook lazy nftw(*const c_char, crate::ftw::NftwFn, c_int, c_int) -> c_int;
+    hook lazy nftw64(*const c_char, crate::ftw::NftwFn, c_int, c_int) -> c_int;
+    hook lazy ftw(*const c_char, crate::ftw::FtwFn, c_int) -> c_int;
+    hook lazy ftw64(*const c_char, crate::ftw::FtwFn, c_int) -> c_int;
+    // host.rs
+    hook lazy uname(*mut libc::utsname) -> c_int;
+    hook lazy gethostname(*mut c_char, usize) -> c_int;
+    hook lazy getdomainname(*mut c_char, usize) -> c_int;
+    // cpus.rs
+    hook lazy sysconf(c_int) -> c_long;
+    hook lazy get_nprocs() -> c_int;
+    hook lazy get_nprocs_conf() -> c_int;
+    hook lazy sched_getaffinity(pid_t, usize, *mut libc::cpu_set_t) -> c_int;
+    // identity.rs
+    hook lazy getpwuid(libc::uid_t) -> *mut libc::passwd;
+    hook lazy getpwnam(*const c_char) -> *mut libc::passwd;
+    hook lazy getpwent() -> *mut libc::passwd;
+    hook lazy getpwuid_r(libc::uid_t, *mut libc::passwd, *mut c_char, usize, *mut *mut libc::passwd) -> c_int;
+    hook lazy getpwnam_r(*const c_char, *mut libc::passwd, *mut c_char, usize, *mut *mut libc::passwd) -> c_int;
+    hook lazy getgrgid(libc::gid_t) -> *mut libc::group;
+    hook lazy getgrnam(*const c_char) -> *mut libc::group;
+    hook lazy getgrent() -> *mut libc::group;
+    hook lazy getgrgid_r(libc::gid_t, *mut libc::group, *mut c_char, usize, *mut *mut libc::group) -> c_int;
+    hook lazy getgrnam_r(*const c_char, *mut libc::group, *mut c_char, usize, *mut *mut libc::group) -> c_int;
+    hook lazy getlogin() -> *mut c_char;
+    hook lazy getlogin_r(*mut c_char, usize) -> c_int;
     // timer.rs
     hook lazy timerfd_create(clockid_t, c_int) -> c_int;
     hook lazy timerfd_settime(c_int, c_int, *const itimerspec, *mut itimerspec) -> c_int;

@@ -13,6 +13,14 @@
 //! - [`thread`], [`fork`]: clocks and streams are per thread, keyed by creation order: a
 //!   thread by its creator's `pthread_create`/`thrd_create` count, a forked child by its
 //!   parent's `fork`/`_Fork` count, so values never depend on scheduling.
+//! - [`dir`], [`dirwalk`], [`ftw`], [`getdents`]: directory listings (`readdir` & co,
+//!   `scandir`, `glob`, `fts`, `nftw`, `getdents64`) come in byte-wise name order.
+//! - [`host`]: `uname`, `gethostname`, `getdomainname` and the kernel's host-name files report
+//!   the configured host.
+//! - [`cpus`]: `sysconf`, `get_nprocs*`, `sched_getaffinity` and the kernel's CPU files report
+//!   the configured count.
+//! - [`identity`]: password and group lookups of the invoking user, and `getlogin`, report
+//!   the configured names.
 //! - Per-program switches choose, program by program, which sources are faked ([`state`],
 //!   `detbuild_core::policy`); setuid programs and processes without a valid `DETBUILD`
 //!   payload see everything real.
@@ -27,11 +35,19 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub mod clock;
+pub mod cpus;
+pub mod dir;
+pub mod dirsnap;
+pub mod dirwalk;
 pub mod env;
 pub mod exec;
 pub mod fd;
 pub mod fork;
+pub mod ftw;
+pub mod getdents;
 pub mod hooks;
+pub mod host;
+pub mod identity;
 pub mod random;
 pub mod state;
 pub mod sys;

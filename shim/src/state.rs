@@ -20,6 +20,8 @@ use crate::{env, sys};
 use core::cell::UnsafeCell;
 use core::ffi::c_char;
 use core::sync::atomic::{AtomicU8, Ordering};
+use detbuild_core::host::Host;
+use detbuild_core::identity::Identity;
 use detbuild_core::key::{Key, ProcessKey};
 use detbuild_core::policy::{self, Policy};
 use detbuild_core::settings;
@@ -47,6 +49,12 @@ pub struct Process {
     pub root: Key,
     /// What this program gets faked.
     pub policy: Policy,
+    /// The host the build sees.
+    pub host: Host,
+    /// The CPU count the build sees (0: real).
+    pub cpus: u32,
+    /// The invoking user and the names reported for it.
+    pub identity: Identity,
 }
 
 const UNINIT: u8 = 0;
@@ -67,6 +75,9 @@ static PROCESS: Slot = Slot(UnsafeCell::new(Process {
     key: [0; 32],
     root: [0; 32],
     policy: Policy::FAKE,
+    host: Host::UNSET,
+    cpus: 0,
+    identity: Identity::UNSET,
 }));
 
 /// The process state if the shim is active here, initialising lazily on first use.
@@ -95,6 +106,49 @@ pub fn clock() -> Option<&'static Process> {
 #[inline]
 pub fn random() -> Option<&'static Process> {
     active().filter(|p| p.policy.fakes(policy::Source::Random))
+}
+
+/// Whether this program's policy fakes `source`, for sources that need no key (directory
+/// order, host, CPUs): true for transparent programs like `make` too, false when inert.
+#[inline]
+pub fn fakes(source: policy::Source) -> bool {
+    policy().is_some_and(|p| p.fakes(source))
+}
+
+/// Whether directory listings come in byte-wise order here.
+#[inline]
+pub fn dirs() -> bool {
+    fakes(policy::Source::Dirs)
+}
+
+/// The configured host, when this program's policy fakes it.
+#[inline]
+pub fn host() -> Option<&'static Host> {
+    if !fakes(policy::Source::Host) {
+        return None;
+    }
+    // SAFETY: see Slot (fakes() saw ACTIVE or REAL, so PROCESS is written).
+    Some(unsafe { &(*PROCESS.0.get()).host })
+}
+
+/// The configured CPU count, when this program's policy fakes it.
+#[inline]
+pub fn cpus() -> Option<u32> {
+    if !fakes(policy::Source::Cpus) {
+        return None;
+    }
+    // SAFETY: see Slot (fakes() saw ACTIVE or REAL, so PROCESS is written).
+    Some(unsafe { (*PROCESS.0.get()).cpus }).filter(|&n| n > 0)
+}
+
+/// The invoking user and its reported names, when this program's policy fakes them.
+#[inline]
+pub fn identity() -> Option<&'static Identity> {
+    if !fakes(policy::Source::Identity) {
+        return None;
+    }
+    // SAFETY: see Slot (fakes() saw ACTIVE or REAL, so PROCESS is written).
+    Some(unsafe { &(*PROCESS.0.get()).identity }).filter(|i| i.is_set())
 }
 
 /// The policy of this program when the shim is active or transparent here.
@@ -170,7 +224,14 @@ fn compute(args: Args) -> Option<(Process, Mode)> {
         key: s.key,
         root: s.key,
         policy: s.policy(argv0, arg1),
+        host: s.host,
+        cpus: s.cpus.unwrap_or(0),
+        identity: s.identity,
     };
+    if under_fakeroot() {
+        // fakeroot's view of the user (root) wins over the configured names.
+        process.policy = process.policy.with(policy::Source::Identity, false);
+    }
     if !process.policy.keyed() {
         return Some((process, Mode::Transparent));
     }
@@ -183,6 +244,11 @@ fn compute(args: Args) -> Option<(Process, Mode)> {
     process.key = key.finish(cwd);
     env::publish_key(&process.key);
     Some((process, Mode::Active))
+}
+
+/// Whether this process runs under fakeroot (its `FAKEROOTKEY` is in the environment).
+fn under_fakeroot() -> bool {
+    env::Environ::current().any(|(_, entry)| entry.starts_with(b"FAKEROOTKEY="))
 }
 
 /// Scratch for getcwd and /proc/self/cmdline; touched only by the initialising thread.

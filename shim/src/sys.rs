@@ -305,6 +305,63 @@ pub unsafe fn munmap(addr: *mut u8, len: usize) -> isize {
     unsafe { syscall6(libc::SYS_munmap, addr as usize, len, 0, 0, 0, 0) }
 }
 
+/// `mremap(addr, old, new, MREMAP_MAYMOVE)`: the mapping's new address, or `None` (the old
+/// mapping then stays as it was).
+///
+/// # Safety
+/// `addr..addr+old` must be a mapping owned by the caller; pointers into it are stale after
+/// a move.
+pub unsafe fn mremap(addr: *mut u8, old: usize, new: usize) -> Option<*mut u8> {
+    // SAFETY: forwarded contract.
+    let p = unsafe {
+        syscall6(
+            libc::SYS_mremap,
+            addr as usize,
+            old,
+            new,
+            libc::MREMAP_MAYMOVE as usize,
+            0,
+            0,
+        )
+    };
+    (p >= 0).then_some(p as *mut u8)
+}
+
+/// `fstatat(dirfd, path, st, flags)` (`newfstatat`: the kernel's `struct stat` is glibc's on
+/// 64-bit Linux).
+///
+/// # Safety
+/// `path` must be a NUL-terminated string.
+pub unsafe fn fstatat(dirfd: i32, path: *const u8, st: &mut libc::stat, flags: i32) -> isize {
+    // SAFETY: forwarded contract; st is a valid stat buffer.
+    unsafe {
+        syscall6(
+            libc::SYS_newfstatat,
+            dirfd as usize,
+            path as usize,
+            st as *mut _ as usize,
+            flags as usize,
+            0,
+            0,
+        )
+    }
+}
+
+/// `chdir(path)`.
+///
+/// # Safety
+/// `path` must be a NUL-terminated string.
+pub unsafe fn chdir(path: *const u8) -> isize {
+    // SAFETY: forwarded contract.
+    unsafe { syscall6(libc::SYS_chdir, path as usize, 0, 0, 0, 0, 0) }
+}
+
+/// `fchdir(fd)`.
+pub fn fchdir(fd: i32) -> isize {
+    // SAFETY: no memory is passed.
+    unsafe { syscall6(libc::SYS_fchdir, fd as usize, 0, 0, 0, 0, 0) }
+}
+
 /// `faccessat(AT_FDCWD, path, mode)`.
 ///
 /// # Safety

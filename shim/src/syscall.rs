@@ -1,6 +1,8 @@
 //! libc's `syscall()` function, for programs that ask the kernel directly through it:
 //! `SYS_getrandom`, `SYS_clock_gettime`, `SYS_gettimeofday`, `SYS_time`, `SYS_nanosleep` and
-//! `SYS_clock_nanosleep` are answered by the same hooks as their libc wrappers; `SYS_futex`
+//! `SYS_clock_nanosleep` are answered by the same hooks as their libc wrappers;
+//! `SYS_sched_getaffinity` reports the configured CPU count (`cpus`); `SYS_getdents64`
+//! lists in byte-wise order (`getdents.rs`); `SYS_futex`
 //! waits with a REALTIME deadline are translated ([`crate::timedwait::futex`]); `SYS_fork` and
 //! a fork-like `SYS_clone` (no `CLONE_VM`, no new stack) are numbered like `fork()` (see
 //! `fork`); every other number passes through untouched.
@@ -62,6 +64,8 @@ pub unsafe extern "C" fn syscall(
                     clock::set_errno(r).into()
                 };
             }
+            libc::SYS_sched_getaffinity => return crate::cpus::raw_getaffinity(a, b, c),
+            libc::SYS_getdents64 => return crate::getdents::raw(a, b, c),
             libc::SYS_futex => {
                 if let Some(r) = timedwait::futex(a, b, c, d, e, f) {
                     return r;

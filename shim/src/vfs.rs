@@ -20,6 +20,11 @@
 //! - `/proc/sys/kernel/random/uuid` reads as a fresh random UUID per open; `boot_id` as one
 //!   UUID fixed for the whole run.
 //!
+//! - `/proc/sys/kernel/hostname` and `/etc/hostname` read as the configured host name and a
+//!   newline, `/proc/sys/kernel/domainname` as the domain name (switch `host`; `host.rs`).
+//! - `/proc/cpuinfo` and `/sys/devices/system/cpu/{online,possible,present}` list the
+//!   configured CPU count (switch `cpus`; `cpus.rs`).
+//!
 //! Real: write or read-write opens, every other path, symbolic links to a provider's path.
 //! `fstat` on a provided file says "regular file", not "character device".
 
@@ -91,6 +96,41 @@ fn open_fake(dir: c_int, path: *const c_char, flags: c_int, prefill_len: usize) 
         return None;
     }
     let file = resolve(dir, path)?;
+    if !state::fakes(file.source()) {
+        return None;
+    }
+    let cloexec = if flags & libc::O_CLOEXEC != 0 {
+        libc::MFD_CLOEXEC
+    } else {
+        0
+    };
+    let mut line = [0u8; detbuild_core::host::MAX + 1];
+    let text = match file {
+        File::HostName => state::host().map(|h| h.name.line(&mut line)),
+        File::DomainName => state::host().map(|h| h.domain.line(&mut line)),
+        File::CpuInfo | File::CpuRange => return crate::cpus::open_file(file, cloexec),
+        _ => return open_random(file, cloexec, prefill_len),
+    };
+    Some(open_text(&line[..text?], cloexec))
+}
+
+/// A memfd holding `content`, positioned at its start; the descriptor or -1 with errno.
+pub fn open_text(content: &[u8], cloexec: libc::c_uint) -> c_int {
+    // SAFETY: a NUL-terminated literal.
+    let fd = unsafe { sys::memfd_create(b"detbuild-file\0", cloexec) };
+    if fd < 0 {
+        return set_errno(-fd as c_int);
+    }
+    let fd = fd as c_int;
+    if !write_all(fd, content) || sys::lseek(fd, 0, libc::SEEK_SET) < 0 {
+        sys::close(fd);
+        return set_errno(libc::EIO);
+    }
+    fd
+}
+
+/// Opens a random device or a uuid file (switch `random`).
+fn open_random(file: File, cloexec: libc::c_uint, prefill_len: usize) -> Option<c_int> {
     let p = state::random()?;
     let t = thread::ready(&p.key);
     let key = match file {
@@ -100,11 +140,6 @@ fn open_fake(dir: c_int, path: *const c_char, flags: c_int, prefill_len: usize) 
             Child::File,
             t.files.fetch_add(1, Ordering::Relaxed),
         ),
-    };
-    let cloexec = if flags & libc::O_CLOEXEC != 0 {
-        libc::MFD_CLOEXEC
-    } else {
-        0
     };
     let mut name = [0u8; NAME.len() + 65];
     name[..NAME.len()].copy_from_slice(NAME);
@@ -117,7 +152,7 @@ fn open_fake(dir: c_int, path: *const c_char, flags: c_int, prefill_len: usize) 
     let fd = fd as c_int;
     let ok = match file {
         File::RandomDevice => prefill(fd, &key, prefill_len),
-        File::Uuid | File::BootId => write_all(fd, &table::uuid_text(&stream::block(&key, 0))),
+        _ => write_all(fd, &table::uuid_text(&stream::block(&key, 0))),
     };
     if !ok || sys::lseek(fd, 0, libc::SEEK_SET) < 0 {
         sys::close(fd);
@@ -139,7 +174,8 @@ fn prefill(fd: c_int, key: &Key, len: usize) -> bool {
     })
 }
 
-fn write_all(fd: c_int, mut data: &[u8]) -> bool {
+/// Writes all of `data` to `fd`; false on a failed or empty write.
+pub fn write_all(fd: c_int, mut data: &[u8]) -> bool {
     while !data.is_empty() {
         let n = sys::write(fd, data);
         if n <= 0 {

@@ -197,6 +197,73 @@ pub fn probe_with(name: &str, flags: &[&str]) -> PathBuf {
     out
 }
 
+/// Compiles `tests/probes/NAME.rs` with `rustc -O` once per test run and returns the
+/// executable.
+pub fn rust_probe(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = built.get(name) {
+        return p.clone();
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/probes")
+        .join(format!("{name}.rs"));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("rust-probe-{name}"));
+    let mut rustc = command("rustc");
+    rustc
+        .args(["-O", "--edition", "2021", "-o"])
+        .arg(&out)
+        .arg(&src);
+    run_within(&mut rustc, Duration::from_secs(300)).ok();
+    built.insert(name.to_string(), out.clone());
+    out
+}
+
+/// Whether a test can run here: `ok`, or else [`require`]'s policy with `missing` as the
+/// reason (fails under `CI=true`, skips with the reason printed elsewhere).
+#[track_caller]
+pub fn capable(ok: bool, missing: &str) -> bool {
+    require(ok, missing, "see .ci/run")
+}
+
+/// Whether this machine lets us make PID, UTS and mount namespaces (root with
+/// `CAP_SYS_ADMIN`; see [`capable`]).
+#[track_caller]
+pub fn can_unshare() -> bool {
+    let ok = run(&mut native(&[
+        "unshare", "--pid", "--fork", "--uts", "--mount", "true",
+    ]))
+    .status
+    .success();
+    capable(
+        ok,
+        "unshare (PID, UTS, mount namespaces) is refused: run the tests as root",
+    )
+}
+
+/// `setpriv` arguments that run a command as `nobody`.
+pub const AS_NOBODY: [&str; 4] = [
+    "setpriv",
+    "--reuid=nobody",
+    "--regid=nogroup",
+    "--clear-groups",
+];
+
+/// Whether commands can run as `nobody` here (root and setpriv; see [`capable`]).
+#[track_caller]
+pub fn can_run_as_nobody() -> bool {
+    if !have("setpriv", "util-linux") {
+        return false;
+    }
+    let mut argv = AS_NOBODY.to_vec();
+    argv.push("true");
+    let ok = run(&mut native(&argv)).status.success();
+    capable(ok, "setpriv cannot switch to nobody: run the tests as root")
+}
+
 /// Asserts that two runs of `make()` print different stdout (the probe really varies).
 #[track_caller]
 pub fn assert_varies(what: &str, make: impl Fn() -> Command) -> String {

@@ -16,12 +16,20 @@
 //! - [`tempname`]: templates and characters of temporary names.
 //! - [`vfs`]: the virtual-file registry and path normalization.
 //! - [`ids`]: lock-free sets of descriptors and timer ids that run on the faked clock.
+//! - [`dirs`]: directory snapshots and their byte-wise order.
+//! - [`cpus`]: the CPU count, affinity mask and CPU files the build sees.
+//! - [`identity`]: the user and group names the build sees.
+//! - [`host`]: the host name, domain and `uname` fields the build sees.
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
 pub mod clamp;
 pub mod clock;
+pub mod cpus;
+pub mod dirs;
 pub mod exec;
+pub mod host;
+pub mod identity;
 pub mod ids;
 pub mod key;
 pub mod normalize;

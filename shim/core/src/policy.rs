@@ -8,7 +8,7 @@
 //! - `MATCH` is a program's basename (`make`), or `name:arg` to match only when the first
 //!   argument is `arg` (`openssl:req`);
 //! - `LETTERS` set switches, one letter per source: lower case makes the source real, upper
-//!   case fakes it (`c`/`C` clock, `r`/`R` randomness). Unknown letters are ignored, so an
+//!   case fakes it (`c`/`C` clock, `r`/`R` randomness, `d`/`D` directory order, `h`/`H` host, `n`/`N` CPU count, `u`/`U` identity). Unknown letters are ignored, so an
 //!   older shim runs under a newer launcher.
 //!
 //! Resolution: name-only entries apply first, then `name:arg` entries, each group in list
@@ -28,11 +28,29 @@ pub enum Source {
     Clock,
     /// `getrandom` & co, random devices, temporary names.
     Random,
+    /// Directory listings (`readdir` & co, `scandir`, `glob`, `fts`): byte-wise name order.
+    Dirs,
+    /// `uname`, `gethostname`, `getdomainname`, `/proc/sys/kernel/{hostname,domainname}`,
+    /// `/etc/hostname`: the configured host.
+    Host,
+    /// `sysconf(_SC_NPROCESSORS_*)`, `get_nprocs*`, `sched_getaffinity`, `/proc/cpuinfo`,
+    /// `/sys/devices/system/cpu/{online,possible,present}`: the configured count.
+    Cpus,
+    /// `getpwuid`/`getpwnam`/`getpwent`, `getgrgid`/`getgrnam`, `getlogin` for the invoking
+    /// user and group: the configured names.
+    Identity,
 }
 
 impl Source {
-    /// Every source, in letter order.
-    pub const ALL: [Source; 2] = [Source::Clock, Source::Random];
+    /// Every source, in bit order.
+    pub const ALL: [Source; 6] = [
+        Source::Clock,
+        Source::Random,
+        Source::Dirs,
+        Source::Host,
+        Source::Cpus,
+        Source::Identity,
+    ];
 
     fn bit(self) -> u8 {
         1 << self as u8
@@ -43,6 +61,10 @@ impl Source {
         match self {
             Source::Clock => b'c',
             Source::Random => b'r',
+            Source::Dirs => b'd',
+            Source::Host => b'h',
+            Source::Cpus => b'n',
+            Source::Identity => b'u',
         }
     }
 
@@ -51,6 +73,10 @@ impl Source {
         match self {
             Source::Clock => "clock",
             Source::Random => "random",
+            Source::Dirs => "dirs",
+            Source::Host => "host",
+            Source::Cpus => "cpus",
+            Source::Identity => "identity",
         }
     }
 }
@@ -61,7 +87,7 @@ pub struct Policy(u8);
 
 impl Policy {
     /// Everything faked.
-    pub const FAKE: Policy = Policy(0b11);
+    pub const FAKE: Policy = Policy((1 << Source::ALL.len()) - 1);
 
     /// Whether `source` is faked.
     #[inline]
@@ -158,6 +184,10 @@ const DRIVER: &str = "build driver: its clock reads only compare file times (a f
                       prints \"clock skew\" warnings); transparent to keys";
 const KEYGEN: &str = "key generator: long-lived secrets must never be predictable; keeps the \
                       build's clock so what it certifies verifies inside the build";
+
+const NETWORK: &str = "network client: it logs in as the local user name by default, and \
+                       host-based authentication and its config's %l/%L tokens name this \
+                       machine, so it sees the real user and host names";
 
 /// The default program list; the user's `[programs]` entries apply after it.
 pub const DEFAULTS: &[Default] = &[
@@ -286,6 +316,11 @@ pub const DEFAULTS: &[Default] = &[
         letters: "r",
         why: KEYGEN,
     },
+    Default {
+        matcher: "ssh",
+        letters: "hu",
+        why: NETWORK,
+    },
 ];
 
 #[cfg(test)]
@@ -315,6 +350,13 @@ mod tests {
             Policy::FAKE.resolve(l.as_bytes(), b"cc", None),
             Policy::FAKE
         );
+    }
+
+    #[test]
+    fn ssh_keeps_the_real_user_and_host() {
+        let p = Policy::FAKE.resolve(list().as_bytes(), b"/usr/bin/ssh", Some(b"host"));
+        assert!(!p.fakes(Source::Host) && !p.fakes(Source::Identity));
+        assert!(p.fakes(Source::Clock) && p.fakes(Source::Dirs));
     }
 
     #[test]

@@ -12,12 +12,19 @@
 //!   resolve).
 //! - `clock`: `logical` (default) or `real`: the default policy's clock switch (programs'
 //!   entries may still turn it back on or off).
+//! - `cpus`: the CPU count the build sees, `1..=1024`; absent: real.
+//! - `uid`, `gid`, `user`, `group`: the invoking user and the names reported for it
+//!   ([`crate::identity`]); absent: real.
+//! - `host`, `domain`, `release`, `version`, `machine`: the host the build sees
+//!   ([`crate::host`]; defaults there).
 //!
 //! Fields may come in any order; unknown fields are ignored so an older shim can run under a
 //! newer launcher. A payload that lacks `v1`, `epoch` or `key`, or has a malformed value, is
 //! rejected and the shim stays inert (everything real) rather than guessing.
 
 use crate::clock::{DEFAULT_STEP_NS, MAX_EPOCH, MAX_STEP_NS, MIN_STEP_NS};
+use crate::host::Host;
+use crate::identity::Identity;
 use crate::key::{from_hex, to_hex, Key};
 use crate::policy::{Policy, Source};
 
@@ -42,6 +49,15 @@ pub struct Settings<'a> {
     pub programs: &'a [u8],
     /// Whether the wall clock is faked (`clock=logical`) or left real (`clock=real`).
     pub fake_clock: bool,
+    /// The host the build sees (`host=`, `domain=`, `release=`, `version=`, `machine=`;
+    /// [`crate::host`]).
+    pub host: Host,
+    /// The CPU count the build sees (`cpus=N`), or `None` to leave it real; the default
+    /// policy's `cpus` switch is on exactly when it is set.
+    pub cpus: Option<u32>,
+    /// The invoking user's uid and gid and the names reported for them (`uid=`, `gid=`,
+    /// `user=`, `group=`); the default policy's `identity` switch is on when all are set.
+    pub identity: Identity,
 }
 
 /// Why a payload was rejected.
@@ -61,6 +77,9 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
     }
     let (mut epoch, mut step_ns, mut key, mut programs) = (None, DEFAULT_STEP_NS, None, &[][..]);
     let mut fake_clock = true;
+    let mut host = Host::default();
+    let mut cpus = None;
+    let mut identity = Identity::UNSET;
     for field in fields {
         let (name, value) = match field.iter().position(|&b| b == b'=') {
             Some(i) => (&field[..i], &field[i + 1..]),
@@ -81,6 +100,13 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
             }
             b"key" => key = Some(from_hex(value).ok_or(PayloadError::Field("key"))?),
             b"prog" => programs = value,
+            b"cpus" => {
+                cpus = Some(
+                    parse_u64(value)
+                        .filter(|n| (1..=u64::from(crate::cpus::MAX)).contains(n))
+                        .ok_or(PayloadError::Field("cpus"))? as u32,
+                )
+            }
             b"clock" => {
                 fake_clock = match value {
                     b"logical" => true,
@@ -88,7 +114,11 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
                     _ => return Err(PayloadError::Field("clock")),
                 }
             }
-            _ => {}
+            _ => {
+                if !identity.set(name, value).map_err(PayloadError::Field)? {
+                    host.set(name, value).map_err(PayloadError::Field)?;
+                }
+            }
         }
     }
     Ok(Settings {
@@ -97,6 +127,9 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
         key: key.ok_or(PayloadError::Field("key"))?,
         programs,
         fake_clock,
+        host,
+        cpus,
+        identity,
     })
 }
 
@@ -105,6 +138,8 @@ impl Settings<'_> {
     pub fn policy(&self, argv0: &[u8], arg1: Option<&[u8]>) -> Policy {
         Policy::FAKE
             .with(Source::Clock, self.fake_clock)
+            .with(Source::Cpus, self.cpus.is_some())
+            .with(Source::Identity, self.identity.is_set())
             .resolve(self.programs, argv0, arg1)
     }
 
@@ -122,7 +157,13 @@ impl Settings<'_> {
         if !self.fake_clock {
             out.write_str(";clock=real")?;
         }
-        Ok(())
+        if let Some(n) = self.cpus {
+            write!(out, ";cpus={n}")?;
+        }
+        if self.identity.is_set() {
+            self.identity.encode(out)?;
+        }
+        self.host.encode(out)
     }
 }
 
@@ -174,6 +215,9 @@ mod tests {
             key: root_key(b"s"),
             programs,
             fake_clock: true,
+            host: Host::default(),
+            cpus: Some(4),
+            identity: Identity::new(1000, 1000),
         }
     }
 
@@ -190,7 +234,9 @@ mod tests {
         };
         let mut text = String::new();
         s.encode(&mut text).unwrap();
-        assert!(text.ends_with(";clock=real"));
+        assert!(text.contains(
+            ";clock=real;cpus=4;uid=1000;gid=1000;user=builder;group=builder;host=detbuild;"
+        ));
         assert_eq!(parse(text.as_bytes()), Ok(s));
     }
 
@@ -226,6 +272,23 @@ mod tests {
         };
         assert!(!real_clock.policy(b"cc", None).fakes(Source::Clock));
         assert!(real_clock.policy(b"/bin/date", None).fakes(Source::Clock));
+    }
+
+    #[test]
+    fn the_cpu_switch_follows_the_count() {
+        let s = sample(b"");
+        assert!(s.policy(b"cc", None).fakes(Source::Cpus));
+        let real = Settings { cpus: None, ..s };
+        assert!(!real.policy(b"cc", None).fakes(Source::Cpus));
+        let mut text = String::new();
+        real.encode(&mut text).unwrap();
+        assert!(!text.contains("cpus="), "{text}");
+        assert_eq!(parse(text.as_bytes()).map(|p| p.cpus), Ok(None));
+        let key = String::from_utf8(to_hex(&root_key(b"s")).to_vec()).unwrap();
+        for bad in ["0", "1025", "x"] {
+            let p = format!("v1;epoch=1;key={key};cpus={bad}");
+            assert_eq!(parse(p.as_bytes()), Err(PayloadError::Field("cpus")));
+        }
     }
 
     #[test]

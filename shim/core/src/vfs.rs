@@ -7,8 +7,12 @@
 //! `//dev/urandom` and `openat(dev_fd, "urandom")` all reach the random device. Symbolic
 //! links are not followed (`/dev/fd/N` stays real).
 //!
+//! Each provider belongs to a policy switch ([`File::source`]).
+//!
 //! Cost: an open whose last component is no provider's name ([`may_be_virtual`], a few byte
 //! compares) is never normalized, so ordinary opens pay nothing but that check.
+
+use crate::policy::Source;
 
 /// A file the shim provides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +23,25 @@ pub enum File {
     Uuid,
     /// `/proc/sys/kernel/random/boot_id`: one UUID for the whole run.
     BootId,
+    /// `/proc/sys/kernel/hostname`, `/etc/hostname`: the configured host name.
+    HostName,
+    /// `/proc/sys/kernel/domainname`: the configured domain name.
+    DomainName,
+    /// `/proc/cpuinfo`: the first CPU's block once per configured CPU.
+    CpuInfo,
+    /// `/sys/devices/system/cpu/{online,possible,present}`: `0-(N-1)`.
+    CpuRange,
+}
+
+impl File {
+    /// The policy switch that decides whether this file is provided.
+    pub fn source(self) -> Source {
+        match self {
+            File::RandomDevice | File::Uuid | File::BootId => Source::Random,
+            File::HostName | File::DomainName => Source::Host,
+            File::CpuInfo | File::CpuRange => Source::Cpus,
+        }
+    }
 }
 
 /// The registry: normalized path and provider.
@@ -27,6 +50,13 @@ pub const FILES: &[(&[u8], File)] = &[
     (b"/dev/random", File::RandomDevice),
     (b"/proc/sys/kernel/random/uuid", File::Uuid),
     (b"/proc/sys/kernel/random/boot_id", File::BootId),
+    (b"/proc/sys/kernel/hostname", File::HostName),
+    (b"/etc/hostname", File::HostName),
+    (b"/proc/sys/kernel/domainname", File::DomainName),
+    (b"/proc/cpuinfo", File::CpuInfo),
+    (b"/sys/devices/system/cpu/online", File::CpuRange),
+    (b"/sys/devices/system/cpu/possible", File::CpuRange),
+    (b"/sys/devices/system/cpu/present", File::CpuRange),
 ];
 
 /// The longest path [`normalize`] produces.
@@ -156,6 +186,9 @@ mod tests {
         assert!(may_be_virtual(b"/x/uuid"));
         assert!(!may_be_virtual(b"main.c"));
         assert!(!may_be_virtual(b"/dev/"));
+        assert_eq!(lookup(b"/etc/hostname"), Some(File::HostName));
+        assert_eq!(File::DomainName.source(), Source::Host);
+        assert_eq!(File::Uuid.source(), Source::Random);
     }
 
     #[test]

@@ -1,0 +1,116 @@
+//! The host: every way a program learns the host name (`uname`, `gethostname`,
+//! `getdomainname`, `/proc/sys/kernel/hostname`, `/etc/hostname`, and the tools built on
+//! them) reports the configured value, `detbuild` by default.
+//!
+//! The native control runs each probe in a private UTS and mount namespace (`unshare`, as
+//! root) under two different host names, with `/etc/hostname` bind-mounted to match, so the
+//! probe really varies with the machine.
+
+use crate::common::*;
+use std::path::Path;
+
+/// What a build learns about its host, one line each.
+const SCRIPT: &str = "hostname; uname -n; \
+    python3 -c 'import socket, os; print(socket.gethostname(), os.uname().nodename)'; \
+    cat /proc/sys/kernel/hostname /etc/hostname /proc/sys/kernel/domainname";
+
+/// `sh -c` that renames the host to `name` in private namespaces, then runs `then`.
+fn as_host(dir: &Path, name: &str, then: &str) -> Vec<String> {
+    let file = dir.join(format!("hostname-{name}"));
+    std::fs::write(&file, format!("{name}\n")).unwrap();
+    let inner = format!(
+        "hostname {name} && domainname {name}.example && mount --bind {} /etc/hostname && {then}",
+        file.display()
+    );
+    ["unshare", "--uts", "--mount", "sh", "-c", &inner]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn run_as(dir: &Path, name: &str, then: &str) -> String {
+    let argv = as_host(dir, name, then);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    run(&mut native(&argv)).ok()
+}
+
+/// `detbuild FLAGS -- sh -c SCRIPT`, quoted for an inner shell.
+fn under_detbuild(flags: &str, script: &str) -> String {
+    format!(
+        "exec {} --epoch {EPOCH} {flags} -- sh -c '{}'",
+        detbuild_bin().display(),
+        script.replace('\'', r"'\''")
+    )
+}
+
+// Promise: hostname, uname -n, Python's socket.gethostname and os.uname, and reads of
+// /proc/sys/kernel/hostname, /etc/hostname and /proc/sys/kernel/domainname all report the
+// default host (`detbuild`, domain `(none)`) whatever the machine's name.
+#[test]
+fn host_name_is_the_same_on_every_machine() {
+    if !can_unshare() {
+        return;
+    }
+    let dir = tempdir("host");
+    let (a, b) = (run_as(&dir, "alpha", SCRIPT), run_as(&dir, "beta", SCRIPT));
+    assert_ne!(
+        a, b,
+        "native control: two host names gave the same output:\n{a}"
+    );
+    assert!(a.contains("alpha.example"), "{a}");
+    let fixed = run_as(&dir, "alpha", &under_detbuild("", SCRIPT));
+    assert_eq!(fixed, run_as(&dir, "beta", &under_detbuild("", SCRIPT)));
+    assert_eq!(
+        fixed,
+        "detbuild\ndetbuild\ndetbuild detbuild\ndetbuild\ndetbuild\n(none)\n"
+    );
+}
+
+// Promise: a C program's uname (every field), gethostname (also into a buffer too small,
+// which fails with ENAMETOOLONG after copying what fits) and getdomainname report the values
+// configured in [host].
+#[test]
+fn configured_host_values_reach_c_programs() {
+    if !can_unshare() {
+        return;
+    }
+    let dir = tempdir("host-config");
+    let config = dir.join("detbuild.toml");
+    std::fs::write(
+        &config,
+        "[host]\nname = \"b1host\"\ndomain = \"lab\"\nrelease = \"6.1.0-det\"\n\
+         version = \"#1 SMP det\"\nmachine = \"detarch\"\n",
+    )
+    .unwrap();
+    let probe = probe("host");
+    let probe = probe.to_str().unwrap();
+    let (a, b) = (run_as(&dir, "alpha", probe), run_as(&dir, "beta", probe));
+    assert_ne!(
+        a, b,
+        "native control: two host names gave the same output:\n{a}"
+    );
+    let flags = format!("--config {}", config.display());
+    let fixed = run_as(&dir, "alpha", &under_detbuild(&flags, probe));
+    assert_eq!(fixed, run_as(&dir, "beta", &under_detbuild(&flags, probe)));
+    assert_eq!(
+        fixed,
+        "sysname=Linux\nnodename=b1host\nrelease=6.1.0-det\nversion=#1 SMP det\n\
+         machine=detarch\ndomainname=lab\ngethostname=b1host\ngetdomainname=lab\n\
+         tiny=-1 File name too long b1h\n"
+    );
+}
+
+// Promise: with `[programs.hostname] host = "real"`, hostname prints the machine's name
+// while other programs still see the configured one.
+#[test]
+fn host_switch_real_shows_the_machines_name() {
+    if !can_unshare() {
+        return;
+    }
+    let dir = tempdir("host-real");
+    let config = dir.join("detbuild.toml");
+    std::fs::write(&config, "[programs.hostname]\nhost = \"real\"\n").unwrap();
+    let flags = format!("--config {}", config.display());
+    let out = run_as(&dir, "alpha", &under_detbuild(&flags, "hostname; uname -n"));
+    assert_eq!(out, "alpha\ndetbuild\n");
+}
