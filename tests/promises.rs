@@ -14,6 +14,8 @@ mod example;
 mod exec;
 /// Virtual files (random devices however spelled) and duplicated descriptors.
 mod files;
+/// File times and owners seen by archivers (clamped in flight), archives and images built twice.
+mod filetimes;
 /// Epoch sources, config, env output, exit codes, signals.
 mod launcher;
 /// The shim library's exports; programs that look up runtime symbols.

@@ -117,6 +117,8 @@ type Mutex = *mut pthread_mutex_t;
 type Rw = *mut pthread_rwlock_t;
 type Abs = *const timespec;
 type Mode = libc::mode_t;
+type Stat = *mut libc::stat;
+type Stat64 = *mut libc::stat64;
 
 // The table. `build.rs` reads the `hook` and `c` lines of this invocation (one entry a line).
 table! {
@@ -229,4 +231,22 @@ table! {
     hook lazy timer_create(clockid_t, *mut sigevent, *mut timer_t) -> c_int;
     hook lazy timer_settime(timer_t, c_int, *const itimerspec, *mut itimerspec) -> c_int;
     hook lazy timer_delete(timer_t) -> c_int;
+    // stat.rs (the *64 hooks forward to the plain name's real function)
+    hook eager stat(*const c_char, Stat) -> c_int;
+    hook lazy stat64(*const c_char, Stat64) -> c_int;
+    hook eager lstat(*const c_char, Stat) -> c_int;
+    hook lazy lstat64(*const c_char, Stat64) -> c_int;
+    hook eager fstat(c_int, Stat) -> c_int;
+    hook lazy fstat64(c_int, Stat64) -> c_int;
+    hook eager fstatat(c_int, *const c_char, Stat, c_int) -> c_int;
+    hook lazy fstatat64(c_int, *const c_char, Stat64, c_int) -> c_int;
+    hook eager statx(c_int, *const c_char, c_int, c_uint, *mut libc::statx) -> c_int;
+    hook lazy __xstat(c_int, *const c_char, Stat) -> c_int;
+    hook lazy __xstat64(c_int, *const c_char, Stat64) -> c_int;
+    hook lazy __lxstat(c_int, *const c_char, Stat) -> c_int;
+    hook lazy __lxstat64(c_int, *const c_char, Stat64) -> c_int;
+    hook lazy __fxstat(c_int, c_int, Stat) -> c_int;
+    hook lazy __fxstat64(c_int, c_int, Stat64) -> c_int;
+    hook lazy __fxstatat(c_int, c_int, *const c_char, Stat, c_int) -> c_int;
+    hook lazy __fxstatat64(c_int, c_int, *const c_char, Stat64, c_int) -> c_int;
 }

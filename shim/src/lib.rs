@@ -16,6 +16,8 @@
 //! - Per-program switches choose, program by program, which sources are faked ([`state`],
 //!   `detbuild_core::policy`); setuid programs and processes without a valid `DETBUILD`
 //!   payload see everything real.
+//! - [`stat`]: the `stat` family reports file times clamped to the epoch for archivers and
+//!   image makers, and owners root where configured (switches `mtime`, `owner`).
 //! - [`hooks`]: the one table of every hooked and looked-up symbol; [`fd`]: the descriptor
 //!   table; [`vfs`]: virtual files; [`tempname`]: temporary names from the stream.
 //!
@@ -33,6 +35,7 @@ pub mod fd;
 pub mod fork;
 pub mod hooks;
 pub mod random;
+pub mod stat;
 pub mod state;
 pub mod sys;
 pub mod syscall;

@@ -97,6 +97,21 @@ pub fn random() -> Option<&'static Process> {
     active().filter(|p| p.policy.fakes(policy::Source::Random))
 }
 
+/// The process state if this program's `stat` results are rewritten (file times clamped or
+/// owners root), whether the shim is active or transparent here. Two loads for the others.
+#[inline]
+pub fn files() -> Option<&'static Process> {
+    match mode() {
+        Mode::Active | Mode::Transparent => {
+            // SAFETY: see Slot (PROCESS is written before ACTIVE or REAL is published).
+            let p = unsafe { &*PROCESS.0.get() };
+            (p.policy.fakes(policy::Source::Mtime) || p.policy.fakes(policy::Source::Owner))
+                .then_some(p)
+        }
+        Mode::Inert => None,
+    }
+}
+
 /// The policy of this program when the shim is active or transparent here.
 pub fn policy() -> Option<Policy> {
     match mode() {
