@@ -16,6 +16,8 @@ mod exec;
 mod files;
 /// File times and owners seen by archivers (clamped in flight), archives and images built twice.
 mod filetimes;
+/// Archives and images made twice by real programs (mke2fs, make dist, python sdist/wheel).
+mod images;
 /// Epoch sources, config, env output, exit codes, signals.
 mod launcher;
 /// The shim library's exports; programs that look up runtime symbols.

@@ -231,6 +231,9 @@ table! {
     hook lazy timer_create(clockid_t, *mut sigevent, *mut timer_t) -> c_int;
     hook lazy timer_settime(timer_t, c_int, *const itimerspec, *mut itimerspec) -> c_int;
     hook lazy timer_delete(timer_t) -> c_int;
+    // uuid.rs (libuuid)
+    hook lazy uuid_generate(*mut u8) -> ();
+    hook lazy uuid_generate_random(*mut u8) -> ();
     // stat.rs (the *64 hooks forward to the plain name's real function)
     hook eager stat(*const c_char, Stat) -> c_int;
     hook lazy stat64(*const c_char, Stat64) -> c_int;
