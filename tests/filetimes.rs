@@ -260,3 +260,33 @@ fn make_rebuilds_when_a_source_changes() {
         "second\n"
     );
 }
+
+// Promise: with `[programs.tar] owner = "fake"`, a real tar records root/root for files that
+// belong to someone else (it looks the names up with getpwuid(0)); by default it records the
+// real owner.
+#[test]
+fn tar_records_root_when_owner_is_faked() {
+    if !have_tools(&["tar"], "tar") {
+        return;
+    }
+    let dir = tempdir("tar-owner");
+    std::fs::write(dir.join("f"), "x\n").unwrap();
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::chown(dir.join("f"), Some(4321), Some(4321)).unwrap();
+    }
+    let owners = |cmd: std::process::Command| {
+        run(&mut in_dir(cmd, &dir)).ok();
+        let listing = run(&mut in_dir(native(&["tar", "tvf", "f.tar"]), &dir)).ok();
+        listing.split_whitespace().nth(1).unwrap().to_string()
+    };
+    let create = ["tar", "cf", "f.tar", "f"];
+    assert_ne!(owners(native(&create)), "root/root");
+    assert_ne!(owners(det(&["--epoch", EPOCH], &create)), "root/root");
+    std::fs::write(
+        dir.join("detbuild.toml"),
+        "[programs.tar]\nowner = \"fake\"\n",
+    )
+    .unwrap();
+    assert_eq!(owners(det(&["--epoch", EPOCH], &create)), "root/root");
+}
