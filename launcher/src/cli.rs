@@ -17,7 +17,8 @@ What the command tree sees:
   program and advance by --step per read (and by the length of each sleep). Monotonic and
   CPU clocks stay real, so timeouts work. getrandom(), getentropy(), arc4random(),
   /dev/urandom and /dev/random return a stream derived from the seed, the command line and
-  its directory relative to where detbuild started.
+  its directory relative to where detbuild started. Archivers and image makers (tar, cpio,
+  zip, gzip, mke2fs, mksquashfs, xorriso, ...) see file times after the epoch as the epoch.
 
   THIS RANDOMNESS IS PREDICTABLE BY DESIGN. Do not generate long-lived keys under detbuild.
   Known key generators (ssh-keygen, gpg, openssl genrsa, ...) get real randomness; see

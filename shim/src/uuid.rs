@@ -19,17 +19,24 @@ use crate::hooks::{count, Id};
 use crate::{random, real, state};
 use detbuild_core::vfs::uuid_v4;
 
-/// A version-4 UUID from this thread's stream into `out`, or `None` when randomness is real.
+/// libuuid's function of the same name, looked up when first needed.
+type Real = fn() -> Option<unsafe extern "C" fn(*mut u8)>;
+
+/// A version-4 UUID from this thread's stream into `out`, or, when randomness is real,
+/// libuuid's own answer.
 ///
 /// # Safety
 /// `out` must point to 16 writable bytes.
-unsafe fn from_stream(out: *mut u8) -> Option<()> {
-    let p = state::random()?;
-    let mut b = [0u8; 16];
-    random::fill(p, &mut b);
-    // SAFETY: caller's contract: `out` points to a `uuid_t` (16 bytes).
-    unsafe { core::ptr::copy_nonoverlapping(uuid_v4(b).as_ptr(), out, 16) };
-    Some(())
+unsafe fn generate(out: *mut u8, real: Real) {
+    if let Some(p) = state::random() {
+        let mut b = [0u8; 16];
+        random::fill(p, &mut b);
+        // SAFETY: caller's contract: `out` points to a `uuid_t` (16 bytes).
+        unsafe { core::ptr::copy_nonoverlapping(uuid_v4(b).as_ptr(), out, 16) };
+    } else if let Some(f) = real() {
+        // SAFETY: forwarding the caller's argument.
+        unsafe { f(out) }
+    }
 }
 
 /// `uuid_generate(uuid_t out)`: faked as described in the module docs.
@@ -40,13 +47,7 @@ unsafe fn from_stream(out: *mut u8) -> Option<()> {
 pub unsafe extern "C" fn uuid_generate(out: *mut u8) {
     count(Id::uuid_generate);
     // SAFETY: caller's contract.
-    if unsafe { from_stream(out) }.is_some() {
-        return;
-    }
-    if let Some(f) = real::uuid_generate() {
-        // SAFETY: forwarding the caller's argument.
-        unsafe { f(out) }
-    }
+    unsafe { generate(out, real::uuid_generate) }
 }
 
 /// `uuid_generate_random(uuid_t out)`: faked as described in the module docs.
@@ -57,11 +58,5 @@ pub unsafe extern "C" fn uuid_generate(out: *mut u8) {
 pub unsafe extern "C" fn uuid_generate_random(out: *mut u8) {
     count(Id::uuid_generate_random);
     // SAFETY: caller's contract.
-    if unsafe { from_stream(out) }.is_some() {
-        return;
-    }
-    if let Some(f) = real::uuid_generate_random() {
-        // SAFETY: forwarding the caller's argument.
-        unsafe { f(out) }
-    }
+    unsafe { generate(out, real::uuid_generate_random) }
 }
