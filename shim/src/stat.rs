@@ -16,7 +16,8 @@
 //! function (one lookup per pair).
 //!
 //! Real: everything for other programs (one policy check, then the real call), every other
-//! field, and every failed call (errno untouched). Calls inside libc (`fts`, `nftw`, `glob`)
+//! field, and every failed call (errno untouched). When the real function cannot be looked up
+//! (a `stat` inside `dlsym`'s own allocation), the system call answers instead. Calls inside libc (`fts`, `nftw`, `glob`)
 //! and raw `syscall(SYS_statx)` are not seen.
 //!
 //! Invariants: clamping is idempotent and the same in every process, so two `stat`s of an
@@ -24,7 +25,7 @@
 //! allocates, locks or calls another hooked function.
 
 use crate::hooks::{count, Id};
-use crate::{real, state};
+use crate::{real, state, sys};
 use core::ffi::{c_char, c_int, c_uint};
 use detbuild_core::clamp::{clamp, FileTime};
 use detbuild_core::policy::Source;
@@ -121,45 +122,57 @@ fn after(r: c_int, buf: *mut Stat) -> c_int {
     r
 }
 
-/// `ENOSYS` when the real function cannot be found (a nested lookup; libc always has it).
-fn missing() -> c_int {
-    crate::clock::set_errno(libc::ENOSYS)
+/// A raw system call's result in the C convention (-1 and errno on failure).
+fn c_result(r: isize) -> c_int {
+    if r < 0 {
+        crate::clock::set_errno(-r as c_int)
+    } else {
+        0
+    }
 }
 
-/// Defines a hook that calls the real `$real` with the same arguments, then [`after`].
+/// Defines a hook that calls the real `$real` with the same arguments, or, when it cannot be
+/// looked up (a lookup nested in `dlsym`'s own allocation), the system call
+/// `fstatat($raw)`; then [`after`].
 macro_rules! stat_hook {
-    ($name:ident => $real:ident ( $($arg:ident : $ty:ty),* ; $buf:ident : $bt:ty $(; $flag:ident : $ft:ty)? )) => {
+    ($name:ident => $real:ident ( $($arg:ident : $ty:ty),* ; $buf:ident : $bt:ty $(; $flag:ident : $ft:ty)? ) raw ($dirfd:expr, $path:expr, $flags:expr)) => {
         #[doc = concat!("`", stringify!($name), "`: the real `", stringify!($real), "`, then the policy's rewrite.")]
         #[no_mangle]
         pub unsafe extern "C" fn $name($($arg: $ty,)* $buf: *mut $bt $(, $flag: $ft)?) -> c_int {
             count(Id::$name);
-            let Some(f) = real::$real() else {
-                return missing();
+            let r = match real::$real() {
+                // SAFETY: forwarding the caller's arguments; `$bt` has the layout of the real
+                // function's buffer type (the same type, or `stat64` == `stat`, asserted above).
+                Some(f) => unsafe { f($($arg,)* $buf.cast() $(, $flag)?) },
+                // SAFETY: the caller's path and buffer, as the real function would pass them.
+                None => c_result(unsafe { sys::fstatat($dirfd, $path.cast(), $buf.cast(), $flags) }),
             };
-            // SAFETY: forwarding the caller's arguments; `$bt` has the layout of the real
-            // function's buffer type (the same type, or `stat64` == `stat`, asserted above).
-            let r = unsafe { f($($arg,)* $buf.cast() $(, $flag)?) };
             after(r, $buf.cast())
         }
     };
 }
 
-stat_hook!(stat => stat(path: *const c_char; buf: Stat));
-stat_hook!(stat64 => stat(path: *const c_char; buf: Stat64));
-stat_hook!(lstat => lstat(path: *const c_char; buf: Stat));
-stat_hook!(lstat64 => lstat(path: *const c_char; buf: Stat64));
-stat_hook!(fstat => fstat(fd: c_int; buf: Stat));
-stat_hook!(fstat64 => fstat(fd: c_int; buf: Stat64));
-stat_hook!(fstatat => fstatat(dirfd: c_int, path: *const c_char; buf: Stat; flags: c_int));
-stat_hook!(fstatat64 => fstatat(dirfd: c_int, path: *const c_char; buf: Stat64; flags: c_int));
-stat_hook!(__xstat => __xstat(ver: c_int, path: *const c_char; buf: Stat));
-stat_hook!(__xstat64 => __xstat(ver: c_int, path: *const c_char; buf: Stat64));
-stat_hook!(__lxstat => __lxstat(ver: c_int, path: *const c_char; buf: Stat));
-stat_hook!(__lxstat64 => __lxstat(ver: c_int, path: *const c_char; buf: Stat64));
-stat_hook!(__fxstat => __fxstat(ver: c_int, fd: c_int; buf: Stat));
-stat_hook!(__fxstat64 => __fxstat(ver: c_int, fd: c_int; buf: Stat64));
-stat_hook!(__fxstatat => __fxstatat(ver: c_int, dirfd: c_int, path: *const c_char; buf: Stat; flags: c_int));
-stat_hook!(__fxstatat64 => __fxstatat(ver: c_int, dirfd: c_int, path: *const c_char; buf: Stat64; flags: c_int));
+const CWD: c_int = libc::AT_FDCWD;
+const NOFOLLOW: c_int = libc::AT_SYMLINK_NOFOLLOW;
+const EMPTY: *const c_char = c"".as_ptr();
+const BY_FD: c_int = libc::AT_EMPTY_PATH;
+
+stat_hook!(stat => stat(path: *const c_char; buf: Stat) raw(CWD, path, 0));
+stat_hook!(stat64 => stat(path: *const c_char; buf: Stat64) raw(CWD, path, 0));
+stat_hook!(lstat => lstat(path: *const c_char; buf: Stat) raw(CWD, path, NOFOLLOW));
+stat_hook!(lstat64 => lstat(path: *const c_char; buf: Stat64) raw(CWD, path, NOFOLLOW));
+stat_hook!(fstat => fstat(fd: c_int; buf: Stat) raw(fd, EMPTY, BY_FD));
+stat_hook!(fstat64 => fstat(fd: c_int; buf: Stat64) raw(fd, EMPTY, BY_FD));
+stat_hook!(fstatat => fstatat(dirfd: c_int, path: *const c_char; buf: Stat; flags: c_int) raw(dirfd, path, flags));
+stat_hook!(fstatat64 => fstatat(dirfd: c_int, path: *const c_char; buf: Stat64; flags: c_int) raw(dirfd, path, flags));
+stat_hook!(__xstat => __xstat(ver: c_int, path: *const c_char; buf: Stat) raw(CWD, path, 0));
+stat_hook!(__xstat64 => __xstat(ver: c_int, path: *const c_char; buf: Stat64) raw(CWD, path, 0));
+stat_hook!(__lxstat => __lxstat(ver: c_int, path: *const c_char; buf: Stat) raw(CWD, path, NOFOLLOW));
+stat_hook!(__lxstat64 => __lxstat(ver: c_int, path: *const c_char; buf: Stat64) raw(CWD, path, NOFOLLOW));
+stat_hook!(__fxstat => __fxstat(ver: c_int, fd: c_int; buf: Stat) raw(fd, EMPTY, BY_FD));
+stat_hook!(__fxstat64 => __fxstat(ver: c_int, fd: c_int; buf: Stat64) raw(fd, EMPTY, BY_FD));
+stat_hook!(__fxstatat => __fxstatat(ver: c_int, dirfd: c_int, path: *const c_char; buf: Stat; flags: c_int) raw(dirfd, path, flags));
+stat_hook!(__fxstatat64 => __fxstatat(ver: c_int, dirfd: c_int, path: *const c_char; buf: Stat64; flags: c_int) raw(dirfd, path, flags));
 
 /// `statx`: the real one, then the policy's rewrite of the fields the kernel filled.
 #[no_mangle]
@@ -171,11 +184,12 @@ pub unsafe extern "C" fn statx(
     buf: *mut Statx,
 ) -> c_int {
     count(Id::statx);
-    let Some(f) = real::statx() else {
-        return missing();
+    let r = match real::statx() {
+        // SAFETY: forwarding the caller's arguments to the real function.
+        Some(f) => unsafe { f(dirfd, path, flags, mask, buf) },
+        // SAFETY: as above, to the system call.
+        None => c_result(unsafe { sys::statx(dirfd, path.cast(), flags, mask, buf) }),
     };
-    // SAFETY: forwarding the caller's arguments to the real function.
-    let r = unsafe { f(dirfd, path, flags, mask, buf) };
     if r == 0 && !buf.is_null() {
         if let Some(v) = view() {
             // SAFETY: the real call succeeded, so `buf` points to a filled `struct statx`.
