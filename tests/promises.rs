@@ -18,10 +18,14 @@ mod example;
 mod exec;
 /// Virtual files (random devices however spelled) and duplicated descriptors.
 mod files;
+/// File times and owners seen by archivers (clamped in flight), archives and images built twice.
+mod filetimes;
 /// The host name and uname fields.
 mod host;
 /// The builder's identity: user and group names.
 mod identity;
+/// Archives and images made twice by real programs (mke2fs, make dist, python sdist/wheel).
+mod images;
 /// Keys independent of job counts and build paths; repeated commands; key generators.
 mod keys;
 /// Epoch sources, config, env output, exit codes, signals.

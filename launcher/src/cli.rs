@@ -27,7 +27,9 @@ What the command tree sees:
   Directory listings come in byte-wise name order; the host is `detbuild`, the CPU count 4
   (--cpus), the invoking user and group `builder`; the command starts with TZ=UTC,
   LANG=LC_ALL=C.UTF-8, umask 022 and ASLR off (--aslr keeps it), and, as root, in its own
-  PID namespace (--namespaces). detbuild.toml changes each; see the README.
+  PID namespace (--namespaces). Archivers and image makers (tar, cpio, zip, gzip, mke2fs,
+  mksquashfs, xorriso, ...) see file times after the epoch as the epoch. detbuild.toml
+  changes each; see the README.
 
   THIS RANDOMNESS IS PREDICTABLE BY DESIGN. Do not generate long-lived keys under detbuild.
   Known key generators (ssh-keygen, gpg, keytool, openssl genrsa, wg genkey, ...) get real

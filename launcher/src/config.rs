@@ -10,9 +10,12 @@
 //! mode = "logical"            # "logical" (default) or "real" (leave the clock alone)
 //!
 //! # Per-program switches, after the defaults (`detbuild_core::policy::DEFAULTS`). A table
-//! # is a program's name, or "name:first-argument"; each switch is "fake" or "real".
+//! # is a program's name, or "name:first-argument"; each switch (clock, random, mtime,
+//! # owner) is "fake" or "real".
 //! [programs."openssl:req"]
 //! random = "real"             # real randomness, the build's clock
+//! [programs.mke2fs]
+//! owner = "fake"              # file owners read as root (file times: clamped by default)
 //! [programs.make]
 //! clock = "fake"              # undo a default
 //! ```

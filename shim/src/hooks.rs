@@ -120,6 +120,8 @@ type Mode = libc::mode_t;
 use crate::dirwalk::{DirCompar, DirFilter, FtsCompar, GlobErr, QCompar};
 use libc::{dirent, dirent64, DIR};
 type DirList = *mut *mut *mut dirent64;
+type Stat = *mut libc::stat;
+type Stat64 = *mut libc::stat64;
 
 // The table. `build.rs` reads the `hook` and `c` lines of this invocation (one entry a line).
 table! {
@@ -282,4 +284,25 @@ table! {
     hook lazy timer_create(clockid_t, *mut sigevent, *mut timer_t) -> c_int;
     hook lazy timer_settime(timer_t, c_int, *const itimerspec, *mut itimerspec) -> c_int;
     hook lazy timer_delete(timer_t) -> c_int;
+    // uuid.rs (libuuid)
+    hook lazy uuid_generate(*mut u8) -> ();
+    hook lazy uuid_generate_random(*mut u8) -> ();
+    // stat.rs (the *64 hooks forward to the plain name's real function)
+    hook eager stat(*const c_char, Stat) -> c_int;
+    hook lazy stat64(*const c_char, Stat64) -> c_int;
+    hook eager lstat(*const c_char, Stat) -> c_int;
+    hook lazy lstat64(*const c_char, Stat64) -> c_int;
+    hook eager fstat(c_int, Stat) -> c_int;
+    hook lazy fstat64(c_int, Stat64) -> c_int;
+    hook eager fstatat(c_int, *const c_char, Stat, c_int) -> c_int;
+    hook lazy fstatat64(c_int, *const c_char, Stat64, c_int) -> c_int;
+    hook eager statx(c_int, *const c_char, c_int, c_uint, *mut libc::statx) -> c_int;
+    hook lazy __xstat(c_int, *const c_char, Stat) -> c_int;
+    hook lazy __xstat64(c_int, *const c_char, Stat64) -> c_int;
+    hook lazy __lxstat(c_int, *const c_char, Stat) -> c_int;
+    hook lazy __lxstat64(c_int, *const c_char, Stat64) -> c_int;
+    hook lazy __fxstat(c_int, c_int, Stat) -> c_int;
+    hook lazy __fxstat64(c_int, c_int, Stat64) -> c_int;
+    hook lazy __fxstatat(c_int, c_int, *const c_char, Stat, c_int) -> c_int;
+    hook lazy __fxstatat64(c_int, c_int, *const c_char, Stat64, c_int) -> c_int;
 }

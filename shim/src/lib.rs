@@ -24,6 +24,10 @@
 //! - Per-program switches choose, program by program, which sources are faked ([`state`],
 //!   `detbuild_core::policy`); setuid programs and processes without a valid `DETBUILD`
 //!   payload see everything real.
+//! - [`uuid`]: libuuid's `uuid_generate` and `uuid_generate_random` draw from the stream
+//!   (libuuid mixes the pid into what `getrandom` gave it).
+//! - [`stat`]: the `stat` family reports file times clamped to the epoch for archivers and
+//!   image makers, and owners root where configured (switches `mtime`, `owner`).
 //! - [`hooks`]: the one table of every hooked and looked-up symbol; [`fd`]: the descriptor
 //!   table; [`vfs`]: virtual files; [`tempname`]: temporary names from the stream.
 //!
@@ -49,6 +53,7 @@ pub mod hooks;
 pub mod host;
 pub mod identity;
 pub mod random;
+pub mod stat;
 pub mod state;
 pub mod sys;
 pub mod syscall;
@@ -56,6 +61,7 @@ pub mod tempname;
 pub mod thread;
 pub mod timedwait;
 pub mod timer;
+pub mod uuid;
 pub mod vfs;
 pub mod wait;
 

@@ -144,11 +144,27 @@ pub fn cpus() -> Option<u32> {
 /// The invoking user and its reported names, when this program's policy fakes them.
 #[inline]
 pub fn identity() -> Option<&'static Identity> {
-    if !fakes(policy::Source::Identity) {
+    // A program told to report files as root's (`owner = "fake"`) must also name uid 0 root.
+    if !fakes(policy::Source::Identity) || fakes(policy::Source::Owner) {
         return None;
     }
     // SAFETY: see Slot (fakes() saw ACTIVE or REAL, so PROCESS is written).
     Some(unsafe { &(*PROCESS.0.get()).identity }).filter(|i| i.is_set())
+}
+
+/// The process state if this program's `stat` results are rewritten (file times clamped or
+/// owners root), whether the shim is active or transparent here. Two loads for the others.
+#[inline]
+pub fn files() -> Option<&'static Process> {
+    match mode() {
+        Mode::Active | Mode::Transparent => {
+            // SAFETY: see Slot (PROCESS is written before ACTIVE or REAL is published).
+            let p = unsafe { &*PROCESS.0.get() };
+            (p.policy.fakes(policy::Source::Mtime) || p.policy.fakes(policy::Source::Owner))
+                .then_some(p)
+        }
+        Mode::Inert => None,
+    }
 }
 
 /// The policy of this program when the shim is active or transparent here.

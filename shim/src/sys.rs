@@ -211,6 +211,51 @@ pub fn fstat(fd: i32, st: &mut libc::stat) -> isize {
     }
 }
 
+/// `fstatat(dirfd, path, st, flags)` (the kernel's `newfstatat`).
+///
+/// # Safety
+/// `path` must be a NUL-terminated string (or null, which the kernel rejects) and `st`
+/// null or writable for a `struct stat`.
+pub unsafe fn fstatat(dirfd: i32, path: *const u8, st: *mut libc::stat, flags: i32) -> isize {
+    // SAFETY: forwarded contract.
+    unsafe {
+        syscall6(
+            libc::SYS_newfstatat,
+            dirfd as usize,
+            path as usize,
+            st as usize,
+            flags as usize,
+            0,
+            0,
+        )
+    }
+}
+
+/// `statx(dirfd, path, flags, mask, st)`.
+///
+/// # Safety
+/// As [`fstatat`], with `st` writable for a `struct statx`.
+pub unsafe fn statx(
+    dirfd: i32,
+    path: *const u8,
+    flags: i32,
+    mask: u32,
+    st: *mut libc::statx,
+) -> isize {
+    // SAFETY: forwarded contract.
+    unsafe {
+        syscall6(
+            libc::SYS_statx,
+            dirfd as usize,
+            path as usize,
+            flags as usize,
+            mask as usize,
+            st as usize,
+            0,
+        )
+    }
+}
+
 /// `mmap` of `len` bytes of anonymous private memory, or `None`.
 pub fn mmap_anon(len: usize) -> Option<*mut u8> {
     mmap_anonymous(len, libc::MAP_PRIVATE)
@@ -325,26 +370,6 @@ pub unsafe fn mremap(addr: *mut u8, old: usize, new: usize) -> Option<*mut u8> {
         )
     };
     (p >= 0).then_some(p as *mut u8)
-}
-
-/// `fstatat(dirfd, path, st, flags)` (`newfstatat`: the kernel's `struct stat` is glibc's on
-/// 64-bit Linux).
-///
-/// # Safety
-/// `path` must be a NUL-terminated string.
-pub unsafe fn fstatat(dirfd: i32, path: *const u8, st: &mut libc::stat, flags: i32) -> isize {
-    // SAFETY: forwarded contract; st is a valid stat buffer.
-    unsafe {
-        syscall6(
-            libc::SYS_newfstatat,
-            dirfd as usize,
-            path as usize,
-            st as *mut _ as usize,
-            flags as usize,
-            0,
-            0,
-        )
-    }
 }
 
 /// `chdir(path)`.

@@ -8,8 +8,14 @@
 //! - `MATCH` is a program's basename (`make`), or `name:arg` to match only when the first
 //!   argument is `arg` (`openssl:req`);
 //! - `LETTERS` set switches, one letter per source: lower case makes the source real, upper
-//!   case fakes it (`c`/`C` clock, `r`/`R` randomness, `d`/`D` directory order, `h`/`H` host, `n`/`N` CPU count, `u`/`U` identity). Unknown letters are ignored, so an
-//!   older shim runs under a newer launcher.
+//!   case fakes it (`c`/`C` clock, `r`/`R` randomness, `d`/`D` directory order, `h`/`H` host,
+//!   `n`/`N` CPU count, `u`/`U` identity, `t`/`T` file times clamped, `o`/`O` file owners
+//!   root). Unknown letters are ignored, so an older shim runs under a newer launcher.
+//!
+//! The run's default ([`Policy::FAKE`]) fakes every source but file times and owners. File
+//! times are clamped only for the programs [`DEFAULTS`] marks `T` (archivers and image
+//! makers) or the user names; owners only where the user asks. [`DEFAULTS`] is the one list
+//! of built-in entries: the launcher sends it, the README's tables describe it.
 //!
 //! Resolution: name-only entries apply first, then `name:arg` entries, each group in list
 //! order (the launcher lists its defaults before the user's entries), so for every switch the
@@ -39,17 +45,23 @@ pub enum Source {
     /// `getpwuid`/`getpwnam`/`getpwent`, `getgrgid`/`getgrnam`, `getlogin` for the invoking
     /// user and group: the configured names.
     Identity,
+    /// File times from the `stat` family, clamped to the epoch ([`crate::clamp`]).
+    Mtime,
+    /// File owners from the `stat` family, reported as uid and gid 0.
+    Owner,
 }
 
 impl Source {
     /// Every source, in bit order.
-    pub const ALL: [Source; 6] = [
+    pub const ALL: [Source; 8] = [
         Source::Clock,
         Source::Random,
         Source::Dirs,
         Source::Host,
         Source::Cpus,
         Source::Identity,
+        Source::Mtime,
+        Source::Owner,
     ];
 
     fn bit(self) -> u8 {
@@ -65,6 +77,8 @@ impl Source {
             Source::Host => b'h',
             Source::Cpus => b'n',
             Source::Identity => b'u',
+            Source::Mtime => b't',
+            Source::Owner => b'o',
         }
     }
 
@@ -77,6 +91,8 @@ impl Source {
             Source::Host => "host",
             Source::Cpus => "cpus",
             Source::Identity => "identity",
+            Source::Mtime => "mtime",
+            Source::Owner => "owner",
         }
     }
 }
@@ -86,8 +102,8 @@ impl Source {
 pub struct Policy(u8);
 
 impl Policy {
-    /// Everything faked.
-    pub const FAKE: Policy = Policy((1 << Source::ALL.len()) - 1);
+    /// The run's default: every source faked but file times and owners.
+    pub const FAKE: Policy = Policy(0b11_1111);
 
     /// Whether `source` is faked.
     #[inline]
@@ -188,6 +204,15 @@ const KEYGEN: &str = "key generator: long-lived secrets must never be predictabl
 const NETWORK: &str = "network client: it logs in as the local user name by default, and \
                        host-based authentication and its config's %l/%L tokens name this \
                        machine, so it sees the real user and host names";
+/// An archiver or image maker: it copies the times of the files it reads (`why`) into its
+/// output, so its `stat` family reports them clamped to the epoch ([`crate::clamp`]).
+const fn clamped(matcher: &'static str, why: &'static str) -> Default {
+    Default {
+        matcher,
+        letters: "T",
+        why,
+    }
+}
 
 /// The default program list; the user's `[programs]` entries apply after it.
 pub const DEFAULTS: &[Default] = &[
@@ -321,6 +346,61 @@ pub const DEFAULTS: &[Default] = &[
         letters: "hu",
         why: NETWORK,
     },
+    // Archivers and image makers. Not here, on purpose: build drivers and anything that
+    // decides work by comparing times (clamped, every file made during the build looks
+    // equally old); `ar` (its `u` modifier compares member dates, and distributions build it
+    // deterministic: dates 0); language runtimes such as python3 (setuptools' "newer" copies,
+    // .pyc checks; README, "File times").
+    clamped("tar", "each member's mtime (and atime/ctime in pax format)"),
+    clamped(
+        "bsdtar",
+        "libarchive's tar/zip/cpio writer: member mtimes, pax times",
+    ),
+    clamped(
+        "cpio",
+        "newc/odc headers carry each member's mtime (initramfs images)",
+    ),
+    clamped("bsdcpio", "libarchive's cpio: member mtimes"),
+    clamped("pax", "ustar headers carry each member's mtime"),
+    clamped(
+        "zip",
+        "DOS time and the extended-timestamp extra field of each entry",
+    ),
+    clamped("jar", "the DOS time of each entry"),
+    clamped(
+        "gzip",
+        "the header's MTIME is the mtime of the compressed file",
+    ),
+    clamped(
+        "pigz",
+        "the header's MTIME is the mtime of the compressed file",
+    ),
+    clamped("7z", "entry mtimes (and ctime/atime with -mtc/-mta)"),
+    clamped("7za", "entry mtimes (and ctime/atime with -mtc/-mta)"),
+    clamped("7zr", "entry mtimes"),
+    clamped("mksquashfs", "inode mtimes of the squashfs image"),
+    clamped(
+        "mke2fs",
+        "-d copies atime/mtime/ctime of the source tree into the inodes",
+    ),
+    clamped("mkfs.ext2", "mke2fs under another name"),
+    clamped("mkfs.ext3", "mke2fs under another name"),
+    clamped("mkfs.ext4", "mke2fs under another name"),
+    clamped("mkfs.erofs", "inode times copied from the source tree"),
+    clamped(
+        "xorriso",
+        "ISO 9660 directory records and Rock Ridge TF entries",
+    ),
+    clamped("xorrisofs", "xorriso's mkisofs emulation"),
+    clamped(
+        "genisoimage",
+        "ISO 9660 directory records and Rock Ridge TF entries",
+    ),
+    clamped("mkisofs", "genisoimage under its old name"),
+    clamped(
+        "mcopy",
+        "with -m, the source file's mtime in the FAT directory entry",
+    ),
 ];
 
 #[cfg(test)]
@@ -377,12 +457,54 @@ mod tests {
     }
 
     #[test]
+    fn archivers_are_clamped_build_drivers_are_not() {
+        let l = list();
+        let clamps = |argv0: &str| {
+            Policy::FAKE
+                .resolve(l.as_bytes(), argv0.as_bytes(), None)
+                .fakes(Source::Mtime)
+        };
+        for name in [
+            "tar",
+            "/usr/bin/tar",
+            "gzip",
+            "zip",
+            "jar",
+            "mkfs.ext4",
+            "cpio",
+        ] {
+            assert!(clamps(name), "{name}");
+            let p = Policy::FAKE.resolve(l.as_bytes(), name.as_bytes(), None);
+            assert!(p.keyed() && !p.fakes(Source::Owner), "{name}");
+        }
+        for name in [
+            "make", "ninja", "gmake", "ar", "python3", "cc", "tart", "", "/",
+        ] {
+            assert!(!clamps(name), "{name}");
+        }
+        assert!(!Policy::FAKE.fakes(Source::Mtime) && !Policy::FAKE.fakes(Source::Owner));
+    }
+
+    #[test]
+    fn file_switches_do_not_key_a_program() {
+        let p = Policy::FAKE.resolve(b"tool=crTO", b"tool", None);
+        assert!(p.fakes(Source::Mtime) && p.fakes(Source::Owner) && !p.keyed());
+        let p = Policy::FAKE.resolve(b"tar=t", b"tar", None);
+        assert_eq!(p, Policy::FAKE);
+    }
+
+    #[test]
     fn default_entries_are_well_formed() {
         for d in DEFAULTS {
             assert!(crate::settings::valid_entry(d.matcher), "{}", d.matcher);
             assert!(d.letters.bytes().all(|l| Source::ALL
                 .iter()
                 .any(|s| s.letter() == l.to_ascii_lowercase())));
+            assert!(!d.why.is_empty() && !d.why.contains('\n'), "{}", d.matcher);
         }
+        let mut names: Vec<_> = DEFAULTS.iter().map(|d| d.matcher).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), DEFAULTS.len(), "duplicate entries");
     }
 }

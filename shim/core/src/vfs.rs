@@ -121,12 +121,21 @@ pub fn normalize<'a>(dir: &[u8], path: &[u8], out: &'a mut [u8]) -> Option<&'a [
     Some(&out[..len])
 }
 
+/// A version-4 (random, RFC 4122 variant) UUID made from 16 random bytes: the version and
+/// variant bits set, the other 122 bits kept.
+pub fn uuid_v4(mut b: [u8; 16]) -> [u8; 16] {
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    b
+}
+
 /// The text form of a version-4 UUID made from the first 16 bytes of `bytes`, with a
 /// newline, as the kernel prints `/proc/sys/kernel/random/uuid`.
 pub fn uuid_text(bytes: &[u8; 32]) -> [u8; 37] {
     let mut b = *bytes;
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
+    let mut first = [0; 16];
+    first.copy_from_slice(&b[..16]);
+    b[..16].copy_from_slice(&uuid_v4(first));
     let hex = crate::key::to_hex(&b);
     let mut out = [b'-'; 37];
     let mut o = 0;
@@ -189,6 +198,17 @@ mod tests {
         assert_eq!(lookup(b"/etc/hostname"), Some(File::HostName));
         assert_eq!(File::DomainName.source(), Source::Host);
         assert_eq!(File::Uuid.source(), Source::Random);
+    }
+
+    #[test]
+    fn uuid_v4_sets_only_version_and_variant() {
+        assert_eq!(uuid_v4([0; 16])[6..9], [0x40, 0, 0x80]);
+        let u = uuid_v4([0xff; 16]);
+        assert_eq!((u[6], u[8]), (0x4f, 0xbf));
+        assert!(u
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| i == 6 || i == 8 || b == 0xff));
     }
 
     #[test]
