@@ -8,6 +8,8 @@ mod common;
 mod bench;
 /// The wall clock.
 mod clock;
+/// Certificates, signatures, key generators and time across processes.
+mod coherence;
 /// examples/hello built with make -j4.
 mod example;
 /// Every way a process starts keeps the shim: exec*, spawn, system, popen, cleared envs.

@@ -4,8 +4,9 @@
 //! Every program runs natively and under detbuild with a hard time limit; each pair's wall
 //! times are printed (`cargo test -- --nocapture` shows them). The C probe `waits.c` reads the
 //! wall clock once, waits ~200 ms, and reports the real time taken and the faked difference:
-//! under the default 1 s step a read moves the clock 1 s, so a wait that moved the clock by its
-//! 200 ms shows `faked_ns=1200000000`, one that left it alone `faked_ns=1000000000`.
+//! under a 1 s step (`ONE_S`, these tests' flags) a read moves the clock 1 s, so a wait that
+//! moved the clock by its 200 ms shows `faked_ns=1200000000`, one that left it alone
+//! `faked_ns=1000000000`.
 
 use crate::common::*;
 use std::time::{Duration, Instant};
@@ -15,6 +16,8 @@ const MOVED: &str = "1200000000";
 /// One step: the wait did not move the clock.
 const UNMOVED: &str = "1000000000";
 const LIMIT: Duration = Duration::from_secs(30);
+/// The epoch with a 1 s step, which makes a read and a wait tell apart in the probe's output.
+const ONE_S: [&str; 4] = ["--epoch", EPOCH, "--step", "1s"];
 
 /// Runs `cmd` within `limit`, printing its wall time under `label`.
 #[track_caller]
@@ -53,7 +56,7 @@ use std::process::Command;
 /// report the same result; under detbuild the faked clock must have moved by `faked`.
 #[track_caller]
 fn probe_case(case: &str, faked: &str) -> String {
-    probe_case_with(&["--epoch", EPOCH], case, faked)
+    probe_case_with(&ONE_S, case, faked)
 }
 
 #[track_caller]
@@ -101,7 +104,7 @@ fn sleeps_take_real_time_and_move_the_clock() {
 fn interrupted_sleeps_move_the_clock_by_what_they_slept() {
     let probe = probe("waits");
     let [(n, _), (d, _)] = both(
-        &["--epoch", EPOCH],
+        &ONE_S,
         &[probe.to_str().unwrap(), "nanosleep_eintr"],
         LIMIT,
     );
@@ -124,7 +127,7 @@ fn realtime_deadline_sleeps_wait_until_the_faked_deadline() {
     probe_case("clock_nanosleep_abs_realtime", MOVED);
     let probe = probe("waits");
     let [(n, _), (d, _)] = both(
-        &["--epoch", EPOCH],
+        &ONE_S,
         &[probe.to_str().unwrap(), "clock_nanosleep_abs_realtime_past"],
         LIMIT,
     );
@@ -260,7 +263,7 @@ fn deadline_loops_end_after_one_wait() {
 // untranslated wall-clock deadline is decades ahead of the kernel's clock and blocks forever).
 #[test]
 fn waits_work_with_an_epoch_in_the_future() {
-    let flags = ["--epoch", "4000000000"];
+    let flags = ["--epoch", "4000000000", "--step", "1s"];
     for case in [
         "cond_timedwait",
         "sem_timedwait",
@@ -274,7 +277,7 @@ fn waits_work_with_an_epoch_in_the_future() {
 #[test]
 fn timeout_5_sleep_1_succeeds_in_one_second() {
     let argv = ["timeout", "5", "sleep", "1"];
-    for (out, wall) in both(&["--epoch", EPOCH], &argv, LIMIT) {
+    for (out, wall) in both(&ONE_S, &argv, LIMIT) {
         assert_eq!(out, "");
         assert!(
             (Duration::from_secs(1)..Duration::from_secs(4)).contains(&wall),
@@ -290,7 +293,7 @@ fn python_sees_its_sleep_in_the_wall_clock() {
     let script =
         "import time; t = time.time(); time.sleep(1); d = time.time() - t; print(d >= 1, round(d, 6))";
     let argv = ["python3", "-c", script];
-    let [(n, _), (d, _)] = both(&["--epoch", EPOCH], &argv, LIMIT);
+    let [(n, _), (d, _)] = both(&ONE_S, &argv, LIMIT);
     assert!(n.starts_with("True "), "{n}");
     // One step for the first read, one second slept: exactly 2.0, every run.
     assert_eq!(d, "True 2.0\n");
@@ -387,12 +390,12 @@ os._exit(0)
 #[test]
 fn python_threading_timeouts_behave_as_natively() {
     let argv = ["python3", "-c", PYTHON_THREADS];
-    let [(n, _), (d, _)] = both(&["--epoch", EPOCH], &argv, LIMIT);
+    let [(n, _), (d, _)] = both(&ONE_S, &argv, LIMIT);
     let strip = |s: &str| s.replace("first_time_near_epoch=n/a\n", "");
     assert_eq!(strip(&d), strip(&n), "detbuild differs from native");
     assert!(!n.contains("took"), "{n}");
     assert_eq!(n.matches("=").count(), 10, "{n}");
-    let mut with_epoch = det(&["--epoch", EPOCH], &argv);
+    let mut with_epoch = det(&ONE_S, &argv);
     with_epoch.arg(EPOCH);
     let out = run_within(&mut with_epoch, LIMIT).ok();
     assert_eq!(field(&out, "first_time_near_epoch"), "True", "{out}");
@@ -405,7 +408,7 @@ fn java_waits_take_their_real_time_and_millis_are_faked() {
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/probes/Waits.java");
     let argv = ["java", src.to_str().unwrap()];
     let limit = Duration::from_secs(120);
-    let [(n, _), (d, _)] = both(&["--epoch", EPOCH], &argv, limit);
+    let [(n, _), (d, _)] = both(&ONE_S, &argv, limit);
     let without_millis = |s: &str| {
         s.lines()
             .filter(|l| !l.starts_with("first_millis="))

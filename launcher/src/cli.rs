@@ -57,7 +57,7 @@ pub struct Opts {
     #[arg(long, value_name = "TEXT", global = true)]
     pub seed: Option<String>,
 
-    /// Clock advance per read, e.g. 1s, 10ms, 1us (default 1s; at least 1us).
+    /// Clock advance per read, e.g. 1s, 10ms, 1us (default and least: 1us).
     #[arg(long, value_name = "DURATION", global = true)]
     pub step: Option<String>,
 

@@ -163,13 +163,12 @@ fn compute(args: Args) -> Option<(Process, Mode)> {
     let s = settings::parse(vars.payload).ok()?;
     let mut argv = ArgIter::new(args);
     let argv0 = argv.next().unwrap_or(b"");
-    let arg1 = argv.next();
     let mut process = Process {
         epoch: s.epoch,
         step_ns: s.step_ns,
         key: s.key,
         root: s.key,
-        policy: s.policy(argv0, arg1),
+        policy: s.policy_args(argv0, argv.clone()),
     };
     if !process.policy.keyed() {
         return Some((process, Mode::Transparent));
@@ -202,6 +201,7 @@ fn cwd() -> &'static [u8] {
 }
 
 /// argv as byte strings, from the constructor's vector or /proc/self/cmdline.
+#[derive(Clone)]
 struct ArgIter {
     source: Source,
     index: usize,

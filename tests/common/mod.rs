@@ -247,3 +247,27 @@ pub fn field<'a>(text: &'a str, name: &str) -> &'a str {
         .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
         .unwrap_or_else(|| panic!("no {name}= line in:\n{text}"))
 }
+
+/// Whether every tool in `tools` is on `PATH`. A missing one fails the test when `CI=true`
+/// (CI installs everything `.ci/run` lists); elsewhere the test prints why and skips.
+#[track_caller]
+pub fn have(tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| {
+            !run(&mut native(&["sh", "-c", &format!("command -v {t}")]))
+                .status
+                .success()
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "missing tools {missing:?}: .ci/run installs them"
+    );
+    eprintln!("skipped: {missing:?} not installed");
+    false
+}

@@ -6,7 +6,8 @@
 //! it. The list travels in the payload as `prog=ENTRY,ENTRY,...`, each entry
 //! `MATCH=LETTERS`:
 //! - `MATCH` is a program's basename (`make`), or `name:arg` to match only when the first
-//!   argument is `arg` (`openssl:req`);
+//!   argument is `arg` (`openssl:req`); an `arg` that starts with `-` is an option and
+//!   matches wherever it comes before a `--` (`gpg:--verify` matches `gpg --batch --verify`);
 //! - `LETTERS` set switches, one letter per source: lower case makes the source real, upper
 //!   case fakes it (`c`/`C` clock, `r`/`R` randomness). Unknown letters are ignored, so an
 //!   older shim runs under a newer launcher.
@@ -99,12 +100,29 @@ impl Policy {
     /// The policy for a program started as `argv0 arg1...` under the program list `list`
     /// (the payload's `prog=` value), starting from `self`.
     pub fn resolve(self, list: &[u8], argv0: &[u8], arg1: Option<&[u8]>) -> Policy {
+        self.resolve_args(list, argv0, arg1.into_iter())
+    }
+
+    /// Like [`Policy::resolve`], with every argument after `argv0`, so that option matchers
+    /// (`gpg:--verify`) see all of them.
+    pub fn resolve_args<'a, I>(self, list: &[u8], argv0: &[u8], args: I) -> Policy
+    where
+        I: Iterator<Item = &'a [u8]> + Clone,
+    {
         let name = basename(argv0);
         let entries = || {
             list.split(|&b| b == b',').filter_map(|e| {
                 let eq = e.iter().position(|&b| b == b'=')?;
                 Some((&e[..eq], &e[eq + 1..]))
             })
+        };
+        let matches = |arg: &[u8]| {
+            let mut args = args.clone();
+            if arg.first() == Some(&b'-') {
+                args.take_while(|a| *a != b"--").any(|a| a == arg)
+            } else {
+                args.next() == Some(arg)
+            }
         };
         let mut policy = self;
         for (matcher, letters) in entries() {
@@ -114,7 +132,7 @@ impl Policy {
         }
         for (matcher, letters) in entries() {
             if let Some(i) = matcher.iter().position(|&b| b == b':') {
-                if &matcher[..i] == name && arg1 == Some(&matcher[i + 1..]) {
+                if &matcher[..i] == name && matches(&matcher[i + 1..]) {
                     policy = policy.apply(letters);
                 }
             }
@@ -134,82 +152,67 @@ pub struct Default {
 }
 
 const DRIVER: &str = "build driver: its clock reads only compare file times (a faked clock \
-                      prints \"clock skew\" warnings); transparent to keys";
+                      prints \"clock skew\" warnings); transparent, so its jobs start where it \
+                      started and get the same keys and times at any -j";
+const PARALLEL: &str = "parallel runner: transparent, so its jobs start where it started and get \
+                        the same keys and times at any -P";
 const KEYGEN: &str = "key generator: long-lived secrets must never be predictable; keeps the \
                       build's clock so what it certifies verifies inside the build";
+const VERIFIER: &str = "checks signatures and keys made outside the build (release files, \
+                        .asc, .dsc): sees the real clock, which is after both the epoch and \
+                        their creation";
+const NETWORK: &str = "talks to the outside world: real clock for its TLS and SSH \
+                       certificates, real randomness for its session keys";
+
+const fn entry(matcher: &'static str, letters: &'static str, why: &'static str) -> Default {
+    Default {
+        matcher,
+        letters,
+        why,
+    }
+}
 
 /// The default program list; the user's `[programs]` entries apply after it.
 pub const DEFAULTS: &[Default] = &[
-    Default {
-        matcher: "make",
-        letters: "cr",
-        why: DRIVER,
-    },
-    Default {
-        matcher: "gmake",
-        letters: "cr",
-        why: DRIVER,
-    },
-    Default {
-        matcher: "ninja",
-        letters: "cr",
-        why: DRIVER,
-    },
-    Default {
-        matcher: "ssh-keygen",
-        letters: "r",
-        why: KEYGEN,
-    },
-    Default {
-        matcher: "gpg",
-        letters: "r",
-        why: KEYGEN,
-    },
-    Default {
-        matcher: "gpg2",
-        letters: "r",
-        why: KEYGEN,
-    },
-    Default {
-        matcher: "gpgsm",
-        letters: "r",
-        why: KEYGEN,
-    },
-    Default {
-        matcher: "gpg-agent",
-        letters: "r",
-        why: KEYGEN,
-    },
-    Default {
-        matcher: "certtool",
-        letters: "r",
-        why: KEYGEN,
-    },
-    Default {
-        matcher: "openssl:genrsa",
-        letters: "r",
-        why: KEYGEN,
-    },
-    Default {
-        matcher: "openssl:genpkey",
-        letters: "r",
-        why: KEYGEN,
-    },
-    Default {
-        matcher: "openssl:gendsa",
-        letters: "r",
-        why: KEYGEN,
-    },
-    Default {
-        matcher: "openssl:req",
-        letters: "r",
-        why: KEYGEN,
-    },
-    Default {
-        matcher: "openssl:ecparam",
-        letters: "r",
-        why: KEYGEN,
-    },
+    entry("make", "cr", DRIVER),
+    entry("gmake", "cr", DRIVER),
+    entry("ninja", "cr", DRIVER),
+    entry("xargs", "cr", PARALLEL),
+    entry("ssh-keygen", "r", KEYGEN),
+    entry("gpg", "r", KEYGEN),
+    entry("gpg2", "r", KEYGEN),
+    entry("gpgsm", "r", KEYGEN),
+    entry("gpg-agent", "r", KEYGEN),
+    entry("certtool", "r", KEYGEN),
+    entry("keytool", "r", KEYGEN),
+    entry("dropbearkey", "r", KEYGEN),
+    entry("pwgen", "r", KEYGEN),
+    entry("openssl:genrsa", "r", KEYGEN),
+    entry("openssl:genpkey", "r", KEYGEN),
+    entry("openssl:gendsa", "r", KEYGEN),
+    entry("openssl:req", "r", KEYGEN),
+    entry("openssl:ecparam", "r", KEYGEN),
+    entry("wg:genkey", "r", KEYGEN),
+    entry("minisign:-G", "r", KEYGEN),
+    entry("signify:-G", "r", KEYGEN),
+    entry("gpgv", "c", VERIFIER),
+    entry("gpgv2", "c", VERIFIER),
+    entry("sqv", "c", VERIFIER),
+    entry("gpg:--verify", "c", VERIFIER),
+    entry("gpg:--verify-files", "c", VERIFIER),
+    entry("gpg:--import", "c", VERIFIER),
+    entry("gpg2:--verify", "c", VERIFIER),
+    entry("gpg2:--import", "c", VERIFIER),
+    entry("gpgsm:--verify", "c", VERIFIER),
+    entry("gpgsm:--import", "c", VERIFIER),
+    entry("minisign:-V", "c", VERIFIER),
+    entry("signify:-V", "c", VERIFIER),
+    entry("curl", "cr", NETWORK),
+    entry("wget", "cr", NETWORK),
+    entry("git-remote-http", "cr", NETWORK),
+    entry("git-remote-https", "cr", NETWORK),
+    entry("ssh", "cr", NETWORK),
+    entry("openssl:s_client", "cr", NETWORK),
 ];
 
 #[cfg(test)]
@@ -239,6 +242,30 @@ mod tests {
             Policy::FAKE.resolve(l.as_bytes(), b"cc", None),
             Policy::FAKE
         );
+    }
+
+    #[test]
+    fn verifiers_see_the_real_clock_wherever_their_command_option_comes() {
+        let l = list();
+        let args = |a: &'static [&'static [u8]]| a.iter().copied();
+        let verify = Policy::FAKE.resolve_args(
+            l.as_bytes(),
+            b"/usr/bin/gpg",
+            args(&[b"--batch", b"--verify", b"s.asc"]),
+        );
+        assert!(!verify.fakes(Source::Clock) && !verify.fakes(Source::Random));
+        let sign = Policy::FAKE.resolve_args(l.as_bytes(), b"gpg", args(&[b"--sign", b"f"]));
+        assert!(sign.fakes(Source::Clock) && !sign.fakes(Source::Random));
+        let operand =
+            Policy::FAKE.resolve_args(l.as_bytes(), b"gpg", args(&[b"--", b"--verify"]));
+        assert!(operand.fakes(Source::Clock));
+        let gpgv = Policy::FAKE.resolve_args(l.as_bytes(), b"gpgv", args(&[b"x"]));
+        assert!(!gpgv.fakes(Source::Clock) && gpgv.fakes(Source::Random));
+        // A subcommand matcher still needs the first argument.
+        let req = Policy::FAKE.resolve_args(l.as_bytes(), b"openssl", args(&[b"x", b"req"]));
+        assert_eq!(req, Policy::FAKE);
+        let verify = Policy::FAKE.resolve_args(l.as_bytes(), b"openssl", args(&[b"verify"]));
+        assert_eq!(verify, Policy::FAKE);
     }
 
     #[test]

@@ -1,0 +1,254 @@
+//! Time that agrees across processes and with the world: a certificate made in the build
+//! verifies in the build, a signature made before the build verifies in it, key generators
+//! keep real randomness but the build's dates, timed reads end as natively, and sequences of
+//! programs see time pass while `-j`/`-P` levels still give identical bytes.
+//!
+//! Every case runs natively too, as the control: natively the dates are today's and vary, and
+//! natively the checks pass (so a failure under detbuild is detbuild's).
+
+use crate::common::*;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A self-signed certificate valid 30 days, made with a fresh key.
+const MAKE_CERT: &str = "openssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem -out c.pem \
+                         -days 30 -subj /CN=x 2>/dev/null";
+const VERIFY_CERT: &str = "openssl verify -CAfile c.pem c.pem";
+const CERT_DATES: &str = "openssl x509 -noout -startdate -enddate -in c.pem";
+
+/// `cmd` run in `dir`.
+fn inside(dir: &Path, mut cmd: Command) -> Command {
+    cmd.current_dir(dir);
+    cmd
+}
+
+/// `sh -c script` in a fresh directory, natively or under `detbuild flags`.
+fn script(label: &str, flags: Option<&[&str]>, text: &str) -> Output {
+    let dir = tempdir(label);
+    let argv = ["sh", "-c", text];
+    let cmd = match flags {
+        Some(f) => det(f, &argv),
+        None => native(&argv),
+    };
+    run(&mut inside(&dir, cmd))
+}
+
+/// OpenSSL's rendering of `epoch` (`notBefore=Nov 14 22:13:20 2023 GMT`), from `date`.
+fn openssl_date(epoch: &str) -> String {
+    let mut cmd = native(&["date", "-u", "-d", &format!("@{epoch}"), "+%b %e %T %Y GMT"]);
+    run(&mut cmd).ok().trim_end().to_string()
+}
+
+// Promise: a certificate made by `openssl req` and verified by `openssl verify` in the same
+// script verifies under detbuild, and carries the build's dates (the epoch), identical across
+// runs; natively it verifies too but carries today's date.
+#[test]
+fn a_certificate_made_in_a_script_verifies_in_it() {
+    if !have(&["openssl"]) {
+        return;
+    }
+    let text = format!("{MAKE_CERT} && {CERT_DATES} && {VERIFY_CERT}");
+    let start = format!("notBefore={}", openssl_date(EPOCH));
+    let n = script("cert-native", None, &text).ok();
+    assert!(n.contains("c.pem: OK"), "{n}");
+    assert!(!n.contains(&start), "natively the certificate is dated today:\n{n}");
+    let flags = ["--epoch", EPOCH];
+    let d1 = script("cert-det", Some(&flags), &text).ok();
+    let d2 = script("cert-det", Some(&flags), &text).ok();
+    assert_eq!(d1, d2, "the certificate's dates changed between runs");
+    assert!(d1.contains("c.pem: OK") && d1.contains(&start), "{d1}");
+    let other = script("cert-other", Some(OTHER_EPOCH), &text).ok();
+    assert!(other.contains("c.pem: OK") && other != d1, "{other}");
+}
+
+/// A Makefile whose `verified` recipe checks the certificate an earlier recipe made, beside
+/// independent jobs that keep a `-j4` build busy.
+const CERT_MAKEFILE: &str = "\
+all: verified a b c
+c.pem:
+\topenssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem -out c.pem -days 30 -subj /CN=x 2>/dev/null
+verified: c.pem
+\topenssl verify -CAfile c.pem c.pem > $@
+\topenssl x509 -noout -startdate -in c.pem >> $@
+a b c:
+\tsleep 0.2; date +%s > $@
+";
+
+fn make_cert(label: &str, flags: Option<&[&str]>, jobs: &str) -> String {
+    let dir = tempdir(label);
+    std::fs::write(dir.join("Makefile"), CERT_MAKEFILE).unwrap();
+    let argv = ["make", "-s", jobs];
+    let cmd = match flags {
+        Some(f) => det(f, &argv),
+        None => native(&argv),
+    };
+    run(&mut inside(&dir, cmd)).ok();
+    std::fs::read_to_string(dir.join("verified")).unwrap()
+}
+
+// Promise: a certificate made in one make recipe verifies in a dependent recipe, at -j1 and at
+// -j4, with the same bytes (the epoch's date) either way; natively it is dated today.
+#[test]
+fn a_certificate_made_in_one_recipe_verifies_in_the_next() {
+    if !have(&["openssl", "make"]) {
+        return;
+    }
+    let start = format!("notBefore={}", openssl_date(EPOCH));
+    let n = make_cert("mkcert-native", None, "-j1");
+    assert!(n.contains("c.pem: OK") && !n.contains(&start), "{n}");
+    let flags = ["--epoch", EPOCH];
+    let j1 = make_cert("mkcert-j1", Some(&flags), "-j1");
+    let j4 = make_cert("mkcert-j4", Some(&flags), "-j4");
+    assert!(j1.contains("c.pem: OK") && j1.contains(&start), "{j1}");
+    assert_eq!(j1, j4, "-j1 and -j4 differ");
+}
+
+/// A GnuPG home with a key, a file and its detached signature, all made natively (before the
+/// build); returns (home, directory). Every gpg call is bounded and the agent is stopped.
+fn signed_file(label: &str) -> (String, std::path::PathBuf) {
+    let dir = tempdir(label);
+    let home = dir.join("h");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::write(dir.join("data"), "signed before the build\n").unwrap();
+    let home = home.to_str().unwrap().to_string();
+    let gpg = |args: &[&str]| {
+        let mut cmd = native(&["gpg", "--batch", "--no-tty", "--homedir", &home]);
+        cmd.args(args);
+        run_within(&mut inside(&dir, cmd), Duration::from_secs(60))
+    };
+    let steps: [&[&str]; 3] = [
+        &[
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "Signer <s@example.org>",
+            "ed25519",
+            "sign",
+            "never",
+        ],
+        &["--detach-sign", "-o", "data.sig", "data"],
+        &["--export", "-o", "pub.gpg"],
+    ];
+    let mut outs = Vec::new();
+    for args in steps {
+        outs.push(gpg(args));
+    }
+    let mut kill = native(&["gpgconf", "--homedir", &home, "--kill", "all"]);
+    run_within(&mut kill, Duration::from_secs(20));
+    for o in outs {
+        o.ok();
+    }
+    (home, dir)
+}
+
+// Promise: a detached signature made natively before the build verifies with gpgv under
+// detbuild with an epoch before the key existed, as natively; with gpgv switched to the build's
+// clock it fails ("created in the future"), which is what the default prevents.
+#[test]
+fn a_signature_made_before_the_build_verifies_with_gpgv() {
+    if !have(&["gpg", "gpgv", "gpgconf"]) {
+        return;
+    }
+    let (_, dir) = signed_file("gpgv");
+    let argv = ["gpgv", "--keyring", "./pub.gpg", "data.sig", "data"];
+    let limit = Duration::from_secs(30);
+    let n = run_within(&mut inside(&dir, native(&argv)), limit);
+    assert!(n.stderr.contains("Good signature"), "{}", n.describe());
+    n.ok();
+    let d = run_within(&mut inside(&dir, det(&["--epoch", EPOCH], &argv)), limit);
+    assert!(d.stderr.contains("Good signature"), "{}", d.describe());
+    d.ok();
+    std::fs::write(dir.join("detbuild.toml"), "[programs.gpgv]\nclock = \"fake\"\n").unwrap();
+    let faked = run_within(&mut inside(&dir, det(&["--epoch", EPOCH], &argv)), limit);
+    assert!(
+        !faked.status.success() && faked.stderr.contains("in the future"),
+        "gpgv on the build's clock should reject a key from after the epoch:\n{}",
+        faked.describe()
+    );
+}
+
+// Promise: `gpg --import` then `gpg --verify` of a key and signature made before the build work
+// under detbuild with an epoch in the past, as natively.
+#[test]
+fn gpg_imports_and_verifies_a_signature_made_before_the_build() {
+    if !have(&["gpg", "gpgconf"]) {
+        return;
+    }
+    let (_, dir) = signed_file("gpg-verify");
+    for flags in [None, Some(["--epoch", EPOCH])] {
+        let home = tempdir("gpg-verify-home");
+        let home = home.to_str().unwrap();
+        let text = format!(
+            "gpg --batch --no-tty --homedir {home} --import pub.gpg && \
+             gpg --batch --no-tty --homedir {home} --verify data.sig data; s=$?; \
+             gpgconf --homedir {home} --kill all; exit $s"
+        );
+        let argv = ["sh", "-c", &text];
+        let cmd = match &flags {
+            Some(f) => det(f, &argv),
+            None => native(&argv),
+        };
+        let out = run_within(&mut inside(&dir, cmd), Duration::from_secs(60));
+        assert!(out.stderr.contains("Good signature"), "{}", out.describe());
+        out.ok();
+    }
+}
+
+// Promise: key generators draw real randomness under detbuild (two runs give different keys)
+// while the certificates they make carry the build's dates (identical across runs); natively
+// the dates are today's.
+#[test]
+fn key_generators_get_real_randomness_and_the_builds_dates() {
+    if !have(&["openssl", "ssh-keygen"]) {
+        return;
+    }
+    let text = format!(
+        "{MAKE_CERT} && {CERT_DATES} && openssl pkey -pubout -in k.pem && \
+         ssh-keygen -q -t ed25519 -N '' -C x -f id && cat id.pub"
+    );
+    let split = |out: &str| -> (String, String) {
+        let (dates, keys): (Vec<&str>, Vec<&str>) =
+            out.lines().partition(|l| l.starts_with("not"));
+        (dates.join("\n"), keys.join("\n"))
+    };
+    let (native_dates, _) = split(&script("keygen-native", None, &text).ok());
+    let start = format!("notBefore={}", openssl_date(EPOCH));
+    assert!(!native_dates.contains(&start), "{native_dates}");
+    let flags = ["--epoch", EPOCH];
+    let (dates1, keys1) = split(&script("keygen-det", Some(&flags), &text).ok());
+    let (dates2, keys2) = split(&script("keygen-det", Some(&flags), &text).ok());
+    assert!(dates1.contains(&start), "{dates1}");
+    assert_eq!(dates1, dates2, "the certificate dates changed between runs");
+    assert!(keys1.contains("BEGIN PUBLIC KEY") && keys1.contains("ssh-ed25519"));
+    let pairs = keys1.lines().zip(keys2.lines());
+    let same: Vec<_> = pairs.filter(|(a, b)| a == b && !a.contains("-----")).collect();
+    assert!(same.is_empty(), "key material repeated across runs: {same:?}");
+}
+
+// Promise: bash's `read -t 5` gets input that arrives after 2 s, in about 2 s, as natively
+// (bash computes its deadline on the wall clock and re-reads it before waiting).
+#[test]
+fn read_with_a_timeout_gets_late_input() {
+    let argv = [
+        "bash",
+        "-c",
+        "read -t 5 x < <(sleep 2; echo hi); echo \"x=$x\"",
+    ];
+    for flags in [None, Some(["--epoch", EPOCH])] {
+        let cmd = match &flags {
+            Some(f) => det(f, &argv),
+            None => native(&argv),
+        };
+        let t = Instant::now();
+        let out = run_within(&mut { cmd }, Duration::from_secs(20)).ok();
+        let took = t.elapsed();
+        assert_eq!(out, "x=hi\n", "{flags:?}");
+        assert!(
+            took >= Duration::from_millis(1900) && took < Duration::from_millis(4500),
+            "{flags:?}: took {took:?}"
+        );
+    }
+}
