@@ -52,7 +52,10 @@ fn a_certificate_made_in_a_script_verifies_in_it() {
     let start = format!("notBefore={}", openssl_date(EPOCH));
     let n = script("cert-native", None, &text).ok();
     assert!(n.contains("c.pem: OK"), "{n}");
-    assert!(!n.contains(&start), "natively the certificate is dated today:\n{n}");
+    assert!(
+        !n.contains(&start),
+        "natively the certificate is dated today:\n{n}"
+    );
     let flags = ["--epoch", EPOCH];
     let d1 = script("cert-det", Some(&flags), &text).ok();
     let d2 = script("cert-det", Some(&flags), &text).ok();
@@ -161,7 +164,11 @@ fn a_signature_made_before_the_build_verifies_with_gpgv() {
     let d = run_within(&mut inside(&dir, det(&["--epoch", EPOCH], &argv)), limit);
     assert!(d.stderr.contains("Good signature"), "{}", d.describe());
     d.ok();
-    std::fs::write(dir.join("detbuild.toml"), "[programs.gpgv]\nclock = \"fake\"\n").unwrap();
+    std::fs::write(
+        dir.join("detbuild.toml"),
+        "[programs.gpgv]\nclock = \"fake\"\n",
+    )
+    .unwrap();
     let faked = run_within(&mut inside(&dir, det(&["--epoch", EPOCH], &argv)), limit);
     assert!(
         !faked.status.success() && faked.stderr.contains("in the future"),
@@ -210,8 +217,7 @@ fn key_generators_get_real_randomness_and_the_builds_dates() {
          ssh-keygen -q -t ed25519 -N '' -C x -f id && cat id.pub"
     );
     let split = |out: &str| -> (String, String) {
-        let (dates, keys): (Vec<&str>, Vec<&str>) =
-            out.lines().partition(|l| l.starts_with("not"));
+        let (dates, keys): (Vec<&str>, Vec<&str>) = out.lines().partition(|l| l.starts_with("not"));
         (dates.join("\n"), keys.join("\n"))
     };
     let (native_dates, _) = split(&script("keygen-native", None, &text).ok());
@@ -224,8 +230,13 @@ fn key_generators_get_real_randomness_and_the_builds_dates() {
     assert_eq!(dates1, dates2, "the certificate dates changed between runs");
     assert!(keys1.contains("BEGIN PUBLIC KEY") && keys1.contains("ssh-ed25519"));
     let pairs = keys1.lines().zip(keys2.lines());
-    let same: Vec<_> = pairs.filter(|(a, b)| a == b && !a.contains("-----")).collect();
-    assert!(same.is_empty(), "key material repeated across runs: {same:?}");
+    let same: Vec<_> = pairs
+        .filter(|(a, b)| a == b && !a.contains("-----"))
+        .collect();
+    assert!(
+        same.is_empty(),
+        "key material repeated across runs: {same:?}"
+    );
 }
 
 // Promise: bash's `read -t 5` gets input that arrives after 2 s, in about 2 s, as natively
@@ -251,4 +262,156 @@ fn read_with_a_timeout_gets_late_input() {
             "{flags:?}: took {took:?}"
         );
     }
+}
+
+/// Runs `argv` natively or under `detbuild --epoch EPOCH` within 30 s; returns stdout and the
+/// wall time.
+fn timed(flags: Option<&[&str]>, argv: &[&str]) -> (String, Duration) {
+    let cmd = match flags {
+        Some(f) => det(f, argv),
+        None => native(argv),
+    };
+    let t = Instant::now();
+    let out = run_within(&mut { cmd }, Duration::from_secs(30)).ok();
+    (out, t.elapsed())
+}
+
+fn seconds(line: &str) -> i64 {
+    line.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("not seconds: {line:?}"))
+}
+
+// Promise: a shell's `date; sleep 2; date` prints two times 2 s apart under detbuild, as
+// natively (each program starts where the shell stands, and the shell takes on the time its
+// `sleep` child spent), starting at the epoch and identical across runs.
+#[test]
+fn a_shell_sees_the_time_its_children_spent() {
+    let argv = ["sh", "-c", "date +%s; sleep 2; date +%s"];
+    let (n, _) = timed(None, &argv);
+    let n: Vec<i64> = n.lines().map(seconds).collect();
+    assert!((2..=3).contains(&(n[1] - n[0])), "natively: {n:?}");
+    let flags = ["--epoch", EPOCH];
+    let (d1, _) = timed(Some(&flags), &argv);
+    let (d2, _) = timed(Some(&flags), &argv);
+    assert_eq!(d1, d2);
+    let e: i64 = EPOCH.parse().unwrap();
+    assert_eq!(d1, format!("{e}\n{}\n", e + 2));
+}
+
+// Promise: a shell loop that polls `date` for a deadline 3 s ahead, sleeping 1 s a turn, ends
+// after the same 3 turns and about 3 s as natively (it used to spin forever at the epoch).
+#[test]
+fn a_shell_loop_polling_date_for_a_deadline_ends() {
+    let argv = [
+        "sh",
+        "-c",
+        "end=$(($(date +%s) + 3)); n=0; \
+         while [ $(date +%s) -lt $end ]; do sleep 1; n=$((n+1)); done; echo $n",
+    ];
+    let (n, took) = timed(None, &argv);
+    assert!(
+        ["3\n", "4\n"].contains(&n.as_str()),
+        "natively {n:?} in {took:?}"
+    );
+    let (d, took) = timed(Some(&["--epoch", EPOCH]), &argv);
+    assert_eq!(d, "3\n");
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+}
+
+// Promise: a C loop `while (time(NULL) < end) select(.., 250 ms)` (Perl's and old Python's
+// sleep) ends after as many turns as natively: a wait that times out moves the clock by its
+// timeout, as a sleep does.
+#[test]
+fn a_select_sleep_loop_ends_as_natively() {
+    let argv = [
+        "perl",
+        "-e",
+        "my $end = time + 2; my $n = 0; \
+         while (time < $end) { select(undef, undef, undef, 0.25); $n++ } print \"$n\\n\"",
+    ];
+    if !have(&["perl"]) {
+        return;
+    }
+    let (n, _) = timed(None, &argv);
+    let n: u32 = n.trim().parse().unwrap();
+    assert!((4..=8).contains(&n), "natively {n} turns");
+    let (d, took) = timed(Some(&["--epoch", EPOCH]), &argv);
+    assert_eq!(
+        d, "8\n",
+        "under detbuild the deadline is exactly 2 s of 250 ms turns"
+    );
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+}
+
+/// Six jobs that print the time before and after sleeping 0.1 to 0.3 s.
+const TIMED_JOBS: &str = "\
+all: a b c d e f
+\t@cat a b c d e f
+a b c d e f:
+\t@date +%s.%N > $@; sleep 0.$$(( $$(printf %d \"'$@\") % 3 + 1)); date +%s.%N >> $@
+";
+
+fn make_times(label: &str, flags: Option<&[&str]>, jobs: &str) -> String {
+    let dir = tempdir(label);
+    std::fs::write(dir.join("Makefile"), TIMED_JOBS).unwrap();
+    let text = format!("make -s {jobs} && date +%s.%N");
+    let argv = ["sh", "-c", &text];
+    let cmd = match flags {
+        Some(f) => det(f, &argv),
+        None => native(&argv),
+    };
+    run(&mut inside(&dir, cmd)).ok()
+}
+
+// Promise: `make -j1` and `make -j4` over recipes that print the time give identical output
+// under detbuild (every job starts where make started; after make, the shell stands at the
+// latest job's end), while natively the times differ from run to run.
+#[test]
+fn make_j1_and_j4_print_the_same_times() {
+    if !have(&["make"]) {
+        return;
+    }
+    let n1 = make_times("times-native", None, "-j1");
+    let n4 = make_times("times-native", None, "-j4");
+    assert_ne!(n1, n4, "natively the times vary");
+    let flags = ["--epoch", EPOCH];
+    let j1 = make_times("times-j1", Some(&flags), "-j1");
+    let j4 = make_times("times-j4", Some(&flags), "-j4");
+    assert_eq!(j1, j4, "-j1 and -j4 differ");
+    assert_eq!(j1, make_times("times-j4", Some(&flags), "-j4"));
+    let last = j1.lines().last().unwrap();
+    let latest = j1.lines().max().unwrap();
+    assert_eq!(
+        last, latest,
+        "after make the shell stands at the latest job's end:\n{j1}"
+    );
+}
+
+fn xargs_times(label: &str, flags: Option<&[&str]>, procs: &str) -> String {
+    let dir = tempdir(label);
+    let text = format!(
+        "printf '%s\\n' 1 3 2 1 3 2 | xargs {procs} -n1 sh -c 'sleep 0.$1; date +%s.%N > out.$$' sh; \
+         ls out.* | wc -l; cat out.* | sort; date +%s.%N"
+    );
+    let argv = ["sh", "-c", &text];
+    let cmd = match flags {
+        Some(f) => det(f, &argv),
+        None => native(&argv),
+    };
+    run(&mut inside(&dir, cmd)).ok()
+}
+
+// Promise: `xargs -P1` and `xargs -P4` over jobs that print the time give identical output
+// under detbuild, while natively the times differ.
+#[test]
+fn xargs_p1_and_p4_print_the_same_times() {
+    let n1 = xargs_times("xargs-native", None, "-P1");
+    let n4 = xargs_times("xargs-native", None, "-P4");
+    assert_ne!(n1, n4, "natively the times vary");
+    let flags = ["--epoch", EPOCH];
+    let p1 = xargs_times("xargs-p1", Some(&flags), "-P1");
+    let p4 = xargs_times("xargs-p4", Some(&flags), "-P4");
+    assert!(p1.starts_with("6\n"), "{p1}");
+    assert_eq!(p1, p4, "-P1 and -P4 differ");
 }

@@ -12,15 +12,16 @@ Examples:
   detbuild env --format make > det.mk   a Makefile can `include det.mk`
 
 What the command tree sees:
-  time(), gettimeofday(), clock_gettime(CLOCK_REALTIME) start at the epoch in every new
-  program and advance by --step per read (and by the length of each sleep). Monotonic and
-  CPU clocks stay real, so timeouts work. getrandom(), getentropy(), arc4random(),
+  time(), gettimeofday(), clock_gettime(CLOCK_REALTIME) start at the epoch and advance by
+  --step per read (1us) and by every sleep; each program starts where the process that
+  started it stood, and a parent moves on to the time its reaped children spent (make, ninja
+  and xargs excepted, so -j never changes a byte). Monotonic and CPU clocks stay real. getrandom(), getentropy(), arc4random(),
   /dev/urandom and /dev/random return a stream derived from the seed, the command line and
   its directory relative to where detbuild started.
 
   THIS RANDOMNESS IS PREDICTABLE BY DESIGN. Do not generate long-lived keys under detbuild.
-  Known key generators (ssh-keygen, gpg, openssl genrsa, ...) get real randomness; see
-  [programs] in detbuild.toml.
+  Known key generators (ssh-keygen, gpg, openssl genrsa, ...) get real randomness, and
+  verifiers (gpgv, gpg --verify) the real clock; see [programs] in detbuild.toml.
 
 Epoch, first found: --epoch, $SOURCE_DATE_EPOCH, `epoch` in detbuild.toml, the last git
 commit, the newest debian/changelog entry, else 315532800 (1980-01-01) with a notice.

@@ -260,7 +260,10 @@ mod tests {
         let text = "[programs.gcc]\nclok = \"real\"\n";
         let (at, msg) = parse(text).unwrap_err();
         assert_eq!(line_col(text, at).0, 1, "points at the table: {msg}");
-        assert!(msg.contains("unknown switch `clok`") && msg.contains("clock, random"), "{msg}");
+        assert!(
+            msg.contains("unknown switch `clok`") && msg.contains("clock, random"),
+            "{msg}"
+        );
         let (_, msg) = parse("[programs.gcc]\nrandom = \"maybe\"\n").unwrap_err();
         assert!(msg.contains("must be \"fake\" or \"real\""), "{msg}");
         let (_, msg) = parse("[programs]\ngcc = 1\n").unwrap_err();
@@ -277,6 +280,9 @@ mod tests {
             "{msg}"
         );
         let (_, msg) = parse("[programs]\nshimmed = [\"make\"]\n").unwrap_err();
-        assert!(msg.contains("[programs.\"make\"] clock = \"fake\""), "{msg}");
+        assert!(
+            msg.contains("[programs.\"make\"] clock = \"fake\""),
+            "{msg}"
+        );
     }
 }

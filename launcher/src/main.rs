@@ -11,6 +11,7 @@ mod cli;
 mod config;
 mod epoch;
 mod error;
+mod handoff;
 mod layout;
 mod plan;
 mod run;

@@ -5,7 +5,7 @@ use crate::config::{self, Config};
 use crate::epoch::{self, Source};
 use crate::error::Error;
 use crate::plan::{self, Plan};
-use crate::{fail, layout};
+use crate::{fail, handoff, layout};
 use std::ffi::{OsStr, OsString};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -23,6 +23,9 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
     env.push(("ASAN_OPTIONS", asan));
     match cli.mode {
         Some(Mode::Env { format }) => {
+            if let Some(id) = handoff::stable_id(handoff::payload(&env)) {
+                handoff::name_table(&mut env, &id);
+            }
             let text = render(&env, format)?;
             let mut out = std::io::stdout().lock();
             match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
@@ -38,7 +41,11 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
                     eprintln!("detbuild: {name}={}", value.to_string_lossy());
                 }
             }
-            spawn(&cli.command, &env, cli.opts.no_new_privs)
+            let id = handoff::fresh_id();
+            handoff::name_table(&mut env, &id);
+            let status = spawn(&cli.command, &env, cli.opts.no_new_privs);
+            handoff::remove(&id);
+            status
         }
     }
 }

@@ -15,6 +15,8 @@
 //! - `execvp`, `execvpe` and `execlp` search `PATH` themselves ([`path`]), with glibc's rules,
 //!   so each candidate goes through the checked `execve`.
 //!
+//! - the clock is handed to the new program ([`handoff::exec`], [`handoff::spawn`]).
+//!
 //! Modes: active and real (the children of `make` must stay shimmed) repair and check; inert
 //! passes every call through untouched. Nothing is faked here.
 //!
@@ -30,7 +32,7 @@ pub mod path;
 
 use crate::clock::set_errno;
 use crate::hooks::{count, Id};
-use crate::{env, real, sys};
+use crate::{env, handoff, real, sys};
 use core::ffi::{c_char, c_int};
 use core::sync::atomic::Ordering;
 use envp::{shimmed, with_env, Envp};
@@ -52,6 +54,7 @@ pub fn static_execs() -> u64 {
 /// # Safety
 /// As for `execve`.
 unsafe fn run(path: *const c_char, argv: Argv, envp: Envp) -> c_int {
+    handoff::exec();
     if shimmed() {
         check::program(check::Target::Path(path));
     }
@@ -121,6 +124,7 @@ pub unsafe extern "C" fn execveat(
     flags: c_int,
 ) -> c_int {
     count(Id::execveat);
+    handoff::exec();
     if shimmed() {
         check::program(check::Target::At(dir, path, flags));
     }
@@ -145,6 +149,7 @@ pub unsafe extern "C" fn execveat(
 #[no_mangle]
 pub unsafe extern "C" fn fexecve(fd: c_int, argv: Argv, envp: Envp) -> c_int {
     count(Id::fexecve);
+    handoff::exec();
     if fd < 0 || argv.is_null() || envp.is_null() {
         return set_errno(libc::EINVAL);
     }
@@ -166,6 +171,7 @@ pub unsafe extern "C" fn posix_spawn(
     envp: Envp,
 ) -> c_int {
     count(Id::posix_spawn);
+    handoff::spawn();
     if shimmed() {
         check::program(check::Target::Path(path));
     }
@@ -191,6 +197,7 @@ pub unsafe extern "C" fn posix_spawnp(
     envp: Envp,
 ) -> c_int {
     count(Id::posix_spawnp);
+    handoff::spawn();
     if shimmed() {
         path::check_spawnp(file);
     }
@@ -216,6 +223,7 @@ pub unsafe extern "C" fn pidfd_spawn(
     envp: Envp,
 ) -> c_int {
     count(Id::pidfd_spawn);
+    handoff::spawn();
     if shimmed() {
         check::program(check::Target::Path(path));
     }
@@ -240,6 +248,7 @@ pub unsafe extern "C" fn pidfd_spawnp(
     envp: Envp,
 ) -> c_int {
     count(Id::pidfd_spawnp);
+    handoff::spawn();
     if shimmed() {
         path::check_spawnp(file);
     }
@@ -257,6 +266,7 @@ pub unsafe extern "C" fn pidfd_spawnp(
 #[no_mangle]
 pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
     count(Id::system);
+    handoff::spawn();
     envp::repair_environ();
     match real::system() {
         // SAFETY: forwarding the caller's argument.
@@ -272,6 +282,7 @@ pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *mut libc::FILE {
     count(Id::popen);
+    handoff::spawn();
     envp::repair_environ();
     match real::popen() {
         // SAFETY: forwarding the caller's arguments.

@@ -161,6 +161,7 @@ fn compute(args: Args) -> Option<(Process, Mode)> {
     }
     let vars = env::capture()?;
     let s = settings::parse(vars.payload).ok()?;
+    crate::handoff::attach(vars.payload);
     let mut argv = ArgIter::new(args);
     let argv0 = argv.next().unwrap_or(b"");
     let mut process = Process {

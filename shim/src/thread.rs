@@ -117,10 +117,13 @@ fn adopt(t: &Thread, process_key: &Key) {
         .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
         .is_ok()
     {
-        t.set(process_key, 0);
+        t.set(process_key, crate::handoff::start());
     } else {
         let n = FOREIGN.fetch_add(1, Ordering::Relaxed);
-        t.set(&child_key(process_key, Child::Thread, n | 1 << 63), 0);
+        t.set(
+            &child_key(process_key, Child::Thread, n | 1 << 63),
+            crate::handoff::start(),
+        );
     }
 }
 

@@ -18,6 +18,7 @@
 
 pub mod clock;
 pub mod exec;
+pub mod handoff;
 pub mod ids;
 pub mod key;
 pub mod policy;

@@ -256,8 +256,7 @@ mod tests {
         assert!(!verify.fakes(Source::Clock) && !verify.fakes(Source::Random));
         let sign = Policy::FAKE.resolve_args(l.as_bytes(), b"gpg", args(&[b"--sign", b"f"]));
         assert!(sign.fakes(Source::Clock) && !sign.fakes(Source::Random));
-        let operand =
-            Policy::FAKE.resolve_args(l.as_bytes(), b"gpg", args(&[b"--", b"--verify"]));
+        let operand = Policy::FAKE.resolve_args(l.as_bytes(), b"gpg", args(&[b"--", b"--verify"]));
         assert!(operand.fakes(Source::Clock));
         let gpgv = Policy::FAKE.resolve_args(l.as_bytes(), b"gpgv", args(&[b"x"]));
         assert!(!gpgv.fakes(Source::Clock) && gpgv.fakes(Source::Random));
