@@ -23,15 +23,22 @@ fn inside(dir: &Path, mut cmd: Command) -> Command {
     cmd
 }
 
-/// `sh -c script` in a fresh directory, natively or under `detbuild flags`.
+/// `argv` natively (`None`) or under `detbuild flags`.
+fn either(flags: Option<&[&str]>, argv: &[&str]) -> Command {
+    match flags {
+        Some(f) => det(f, argv),
+        None => native(argv),
+    }
+}
+
+/// `sh -c text` in `dir`, natively or under `detbuild flags`.
+fn script_in(dir: &Path, flags: Option<&[&str]>, text: &str) -> Output {
+    run(&mut inside(dir, either(flags, &["sh", "-c", text])))
+}
+
+/// `sh -c text` in a fresh directory, natively or under `detbuild flags`.
 fn script(label: &str, flags: Option<&[&str]>, text: &str) -> Output {
-    let dir = tempdir(label);
-    let argv = ["sh", "-c", text];
-    let cmd = match flags {
-        Some(f) => det(f, &argv),
-        None => native(&argv),
-    };
-    run(&mut inside(&dir, cmd))
+    script_in(&tempdir(label), flags, text)
 }
 
 /// OpenSSL's rendering of `epoch` (`notBefore=Nov 14 22:13:20 2023 GMT`), from `date`.
@@ -81,12 +88,7 @@ a b c:
 fn make_cert(label: &str, flags: Option<&[&str]>, jobs: &str) -> String {
     let dir = tempdir(label);
     std::fs::write(dir.join("Makefile"), CERT_MAKEFILE).unwrap();
-    let argv = ["make", "-s", jobs];
-    let cmd = match flags {
-        Some(f) => det(f, &argv),
-        None => native(&argv),
-    };
-    run(&mut inside(&dir, cmd)).ok();
+    run(&mut inside(&dir, either(flags, &["make", "-s", jobs]))).ok();
     std::fs::read_to_string(dir.join("verified")).unwrap()
 }
 
@@ -193,11 +195,7 @@ fn gpg_imports_and_verifies_a_signature_made_before_the_build() {
              gpg --batch --no-tty --homedir {home} --verify data.sig data; s=$?; \
              gpgconf --homedir {home} --kill all; exit $s"
         );
-        let argv = ["sh", "-c", &text];
-        let cmd = match &flags {
-            Some(f) => det(f, &argv),
-            None => native(&argv),
-        };
+        let cmd = either(flags.as_ref().map(|f| &f[..]), &["sh", "-c", &text]);
         let out = run_within(&mut inside(&dir, cmd), Duration::from_secs(60));
         assert!(out.stderr.contains("Good signature"), "{}", out.describe());
         out.ok();
@@ -249,12 +247,9 @@ fn read_with_a_timeout_gets_late_input() {
         "read -t 5 x < <(sleep 2; echo hi); echo \"x=$x\"",
     ];
     for flags in [None, Some(["--epoch", EPOCH])] {
-        let cmd = match &flags {
-            Some(f) => det(f, &argv),
-            None => native(&argv),
-        };
+        let mut cmd = either(flags.as_ref().map(|f| &f[..]), &argv);
         let t = Instant::now();
-        let out = run_within(&mut { cmd }, Duration::from_secs(20)).ok();
+        let out = run_within(&mut cmd, Duration::from_secs(20)).ok();
         let took = t.elapsed();
         assert_eq!(out, "x=hi\n", "{flags:?}");
         assert!(
@@ -267,12 +262,8 @@ fn read_with_a_timeout_gets_late_input() {
 /// Runs `argv` natively or under `detbuild --epoch EPOCH` within 30 s; returns stdout and the
 /// wall time.
 fn timed(flags: Option<&[&str]>, argv: &[&str]) -> (String, Duration) {
-    let cmd = match flags {
-        Some(f) => det(f, argv),
-        None => native(argv),
-    };
     let t = Instant::now();
-    let out = run_within(&mut { cmd }, Duration::from_secs(30)).ok();
+    let out = run_within(&mut either(flags, argv), Duration::from_secs(30)).ok();
     (out, t.elapsed())
 }
 
@@ -355,13 +346,7 @@ a b c d e f:
 fn make_times(label: &str, flags: Option<&[&str]>, jobs: &str) -> String {
     let dir = tempdir(label);
     std::fs::write(dir.join("Makefile"), TIMED_JOBS).unwrap();
-    let text = format!("make -s {jobs} && date +%s.%N");
-    let argv = ["sh", "-c", &text];
-    let cmd = match flags {
-        Some(f) => det(f, &argv),
-        None => native(&argv),
-    };
-    run(&mut inside(&dir, cmd)).ok()
+    script_in(&dir, flags, &format!("make -s {jobs} && date +%s.%N")).ok()
 }
 
 // Promise: `make -j1` and `make -j4` over recipes that print the time give identical output
@@ -389,17 +374,11 @@ fn make_j1_and_j4_print_the_same_times() {
 }
 
 fn xargs_times(label: &str, flags: Option<&[&str]>, procs: &str) -> String {
-    let dir = tempdir(label);
     let text = format!(
         "printf '%s\\n' 1 3 2 1 3 2 | xargs {procs} -n1 sh -c 'sleep 0.$1; date +%s.%N > out.$$' sh; \
          ls out.* | wc -l; cat out.* | sort; date +%s.%N"
     );
-    let argv = ["sh", "-c", &text];
-    let cmd = match flags {
-        Some(f) => det(f, &argv),
-        None => native(&argv),
-    };
-    run(&mut inside(&dir, cmd)).ok()
+    script(label, flags, &text).ok()
 }
 
 // Promise: `xargs -P1` and `xargs -P4` over jobs that print the time give identical output

@@ -53,6 +53,7 @@ fn slot(pid: usize) -> Option<&'static AtomicU64> {
 }
 
 /// Maps the run's table named in `payload` and settles where this program's clock starts.
+/// A table that is not ours alone (another owner, group or world access) is not used.
 /// Called once by the initialising thread.
 pub fn attach(payload: &[u8]) {
     let Some(run) = h::run_id(payload) else {
@@ -69,9 +70,12 @@ pub fn attach(payload: &[u8]) {
     // SAFETY: ftruncate and mmap on our own descriptor; the mapping is new memory.
     let table = unsafe {
         let mut st: libc::stat = core::mem::zeroed();
+        let euid = sys::syscall6(libc::SYS_geteuid, 0, 0, 0, 0, 0, 0) as u32;
         if sys::fstat(fd, &mut st) < 0
-            || (st.st_size as usize) < TABLE_BYTES
-                && sys::syscall6(libc::SYS_ftruncate, fd as usize, TABLE_BYTES, 0, 0, 0, 0) < 0
+            || st.st_uid != euid
+            || st.st_mode & 0o077 != 0
+            || ((st.st_size as usize) < TABLE_BYTES
+                && sys::syscall6(libc::SYS_ftruncate, fd as usize, TABLE_BYTES, 0, 0, 0, 0) < 0)
         {
             -1
         } else {

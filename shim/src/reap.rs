@@ -120,8 +120,14 @@ pub unsafe extern "C" fn waitid(
     r
 }
 
-/// Ends the process with `exit_group` when libc's function is missing.
-fn exit_group(status: c_int) -> ! {
+/// Publishes the final clock, then ends the process through `real` (libc's `_exit` or
+/// `_Exit`), or with the raw `exit_group` when libc's function is missing.
+fn leave(real: Option<unsafe extern "C" fn(c_int)>, status: c_int) -> ! {
+    handoff::exiting();
+    if let Some(f) = real {
+        // SAFETY: libc's _exit or _Exit; it does not return.
+        unsafe { f(status) };
+    }
     loop {
         // SAFETY: exit_group does not return.
         unsafe { sys::syscall6(libc::SYS_exit_group, status as usize, 0, 0, 0, 0, 0) };
@@ -132,24 +138,14 @@ fn exit_group(status: c_int) -> ! {
 #[no_mangle]
 pub extern "C" fn _exit(status: c_int) -> ! {
     count(Id::_exit);
-    handoff::exiting();
-    if let Some(f) = real::_exit() {
-        // SAFETY: the real _exit; it does not return.
-        unsafe { f(status) };
-    }
-    exit_group(status)
+    leave(real::_exit(), status)
 }
 
 /// As `_exit` (a separate symbol in glibc).
 #[no_mangle]
 pub extern "C" fn _Exit(status: c_int) -> ! {
     count(Id::_Exit);
-    handoff::exiting();
-    if let Some(f) = real::_Exit() {
-        // SAFETY: the real _Exit; it does not return.
-        unsafe { f(status) };
-    }
-    exit_group(status)
+    leave(real::_Exit(), status)
 }
 
 /// Run by `exit` after the program's handlers: publishes the final clock.
