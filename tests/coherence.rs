@@ -394,3 +394,65 @@ fn xargs_p1_and_p4_print_the_same_times() {
     assert!(p1.starts_with("6\n"), "{p1}");
     assert_eq!(p1, p4, "-P1 and -P4 differ");
 }
+
+// Promise: `gpg --quick-gen-key` under detbuild makes a different key each run (real
+// randomness) dated at the epoch (the build's clock), identical across runs; natively the
+// date is today's.
+#[test]
+fn gpg_key_generation_gets_real_randomness_and_the_builds_date() {
+    if !have(&["gpg", "gpgconf"]) {
+        return;
+    }
+    let text = "gpg --batch --no-tty --homedir h --pinentry-mode loopback --passphrase '' \
+                --quick-gen-key 'K <k@example.org>' ed25519 sign never 2>/dev/null; s=$?; \
+                gpg --batch --no-tty --homedir h --with-colons --list-keys 2>/dev/null \
+                | grep -E '^(pub|fpr)' | cut -d: -f1,6,10; \
+                gpgconf --homedir h --kill all; exit $s";
+    let keygen = |label: &str, flags: Option<&[&str]>| {
+        let dir = tempdir(label);
+        std::fs::create_dir(dir.join("h")).unwrap();
+        let cmd = either(flags, &["sh", "-c", text]);
+        let out = run_within(&mut inside(&dir, cmd), Duration::from_secs(60)).ok();
+        let field = |tag: &str| {
+            out.lines()
+                .find(|l| l.starts_with(tag))
+                .unwrap_or_else(|| panic!("no {tag} in:\n{out}"))
+                .to_string()
+        };
+        (field("pub:"), field("fpr:"))
+    };
+    let (native_date, _) = keygen("gpg-keygen-native", None);
+    let epoch_date = format!("pub:{EPOCH}:");
+    assert_ne!(native_date, epoch_date, "natively the key is dated today");
+    let flags = ["--epoch", EPOCH];
+    let (date1, fpr1) = keygen("gpg-keygen-det", Some(&flags));
+    let (date2, fpr2) = keygen("gpg-keygen-det", Some(&flags));
+    assert_eq!((&date1, &date2), (&epoch_date, &epoch_date));
+    assert_ne!(
+        fpr1, fpr2,
+        "the same key twice: gpg drew the build's randomness"
+    );
+}
+
+// Promise (the design's trade-off, see README "Programs by purpose"): `openssl verify` keeps
+// the build's clock, so a 30-day certificate made in the build verifies; on the real clock
+// (`[programs."openssl:verify"] clock = "real"`) the same certificate has long expired.
+#[test]
+fn openssl_verify_keeps_the_builds_clock() {
+    if !have(&["openssl"]) {
+        return;
+    }
+    let dir = tempdir("verify-clock");
+    let text = format!("{MAKE_CERT} && {VERIFY_CERT}");
+    let flags = ["--epoch", EPOCH];
+    let out = script_in(&dir, Some(&flags), &text).ok();
+    assert!(out.contains("c.pem: OK"), "{out}");
+    let toml = "[programs.\"openssl:verify\"]\nclock = \"real\"\n";
+    std::fs::write(dir.join("detbuild.toml"), toml).unwrap();
+    let real = script_in(&dir, Some(&flags), &text);
+    assert!(
+        !real.status.success() && format!("{}{}", real.stdout, real.stderr).contains("expired"),
+        "{}",
+        real.describe()
+    );
+}
