@@ -200,7 +200,6 @@ pub unsafe fn around_fork(fork_fn: impl FnOnce() -> isize) -> isize {
             t.set(&key, t.clock_ns.load(Ordering::Relaxed));
         }
         thread::after_fork(t, n);
-        handoff::forked();
     }
     pid
 }

@@ -19,7 +19,10 @@
 //! (older launcher, no `/dev/shm`) everything here is a no-op and programs start at the epoch.
 //!
 //! Invariants: atomics on a shared mapping only, raw syscalls, no allocation, no lock, so every
-//! entry point is async-signal-safe and safe in a `vfork` child.
+//! entry point is async-signal-safe and safe in a `vfork` child. One race is left: a reap in a
+//! signal handler (shells reap in `SIGCHLD` handlers) that lands between the load and the
+//! store of a clock read on the same thread is overwritten by that read's store; the window
+//! is two instructions, against a locked add on every read to close it.
 
 use crate::{state, sys, thread};
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
