@@ -11,7 +11,7 @@
 //! - Reap: a `wait*` that reaps a child reads its final clock ([`reaped`]). A process on the
 //!   faked clock moves the reaping thread's clock to the later of the two, so `date; sleep 2;
 //!   date` in a shell prints two times 2 s apart. A process that does not fake the clock (a
-//!   transparent driver such as `make`, a verifier) never moves: every job it starts begins
+//!   driver such as `make` or `xargs`, a verifier) never moves: every job it starts begins
 //!   at its own start, whatever `-j`; it only remembers the latest of its children's clocks
 //!   and reports that when it exits, which does not depend on their order.
 //!

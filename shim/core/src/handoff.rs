@@ -13,9 +13,9 @@
 //!   that reaps it reads it and empties the slot.
 //!
 //! What a process then does with a child's `EXIT` depends on its policy (see the shim's
-//! `reap.rs`): a process on the build's clock moves its clock to the later of the two; a
-//! transparent driver (`make`) keeps its own start for its next jobs and only reports, at its
-//! own exit, the latest of its jobs' clocks.
+//! `handoff.rs`): a process on the build's clock moves its clock to the later of the two; one
+//! on the real clock (`make`, `xargs`) keeps its own start for its next jobs and only reports,
+//! at its own exit, the latest of its jobs' clocks.
 
 /// The state bits of a slot.
 const STATE: u64 = 3 << 62;

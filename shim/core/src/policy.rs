@@ -154,8 +154,9 @@ pub struct Default {
 const DRIVER: &str = "build driver: its clock reads only compare file times (a faked clock \
                       prints \"clock skew\" warnings); transparent, so its jobs start where it \
                       started and get the same keys and times at any -j";
-const PARALLEL: &str = "parallel runner: transparent, so its jobs start where it started and get \
-                        the same keys and times at any -P";
+const PARALLEL: &str =
+    "parallel runner: on the real clock it never moves, so its jobs start where \
+                        it started at any -P (their keys already follow its fork order)";
 const KEYGEN: &str = "key generator: long-lived secrets must never be predictable; keeps the \
                       build's clock so what it certifies verifies inside the build";
 const VERIFIER: &str = "checks signatures and keys made outside the build (release files, \
@@ -177,7 +178,7 @@ pub const DEFAULTS: &[Default] = &[
     entry("make", "cr", DRIVER),
     entry("gmake", "cr", DRIVER),
     entry("ninja", "cr", DRIVER),
-    entry("xargs", "cr", PARALLEL),
+    entry("xargs", "c", PARALLEL),
     entry("ssh-keygen", "r", KEYGEN),
     entry("gpg", "r", KEYGEN),
     entry("gpg2", "r", KEYGEN),
