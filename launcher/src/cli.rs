@@ -15,9 +15,10 @@ What the command tree sees:
   time(), gettimeofday(), clock_gettime(CLOCK_REALTIME) start at the epoch and advance by
   --step per read (1us) and by every sleep; each program starts where the process that
   started it stood, and a parent moves on to the time its reaped children spent (make, ninja
-  and xargs excepted, so -j never changes a byte). Monotonic and CPU clocks stay real. getrandom(), getentropy(), arc4random(),
-  /dev/urandom and /dev/random return a stream derived from the seed, the command line and
-  its directory relative to where detbuild started.
+  and xargs excepted, so -j never changes a byte). Monotonic and CPU clocks stay real.
+  getrandom(), getentropy(), arc4random(), /dev/urandom and /dev/random return a stream
+  derived from the seed, the command line and its directory relative to where detbuild
+  started.
 
   THIS RANDOMNESS IS PREDICTABLE BY DESIGN. Do not generate long-lived keys under detbuild.
   Known key generators (ssh-keygen, gpg, openssl genrsa, ...) get real randomness, and
