@@ -302,7 +302,7 @@ fn a_shell_loop_polling_date_for_a_deadline_ends() {
     ];
     let (n, took) = timed(None, &argv);
     assert!(
-        ["3\n", "4\n"].contains(&n.as_str()),
+        ["2\n", "3\n", "4\n"].contains(&n.as_str()),
         "natively {n:?} in {took:?}"
     );
     let (d, took) = timed(Some(&["--epoch", EPOCH]), &argv);
