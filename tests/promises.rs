@@ -8,6 +8,8 @@ mod common;
 mod bench;
 /// The wall clock.
 mod clock;
+/// Certificates, signatures, key generators and time across processes.
+mod coherence;
 /// The CPU count.
 mod cpus;
 /// Directory listings in byte-wise order: readdir & co, scandir, glob, fts, nftw, tools.

@@ -4,8 +4,9 @@
 //! Every program runs natively and under detbuild with a hard time limit; each pair's wall
 //! times are printed (`cargo test -- --nocapture` shows them). The C probe `waits.c` reads the
 //! wall clock once, waits ~200 ms, and reports the real time taken and the faked difference:
-//! under the default 1 s step a read moves the clock 1 s, so a wait that moved the clock by its
-//! 200 ms shows `faked_ns=1200000000`, one that left it alone `faked_ns=1000000000`.
+//! under a 1 s step (`ONE_S`, these tests' flags) a read moves the clock 1 s, so a wait that
+//! moved the clock by its 200 ms shows `faked_ns=1200000000`, one that left it alone
+//! `faked_ns=1000000000`.
 
 use crate::common::*;
 use std::time::{Duration, Instant};
@@ -15,6 +16,8 @@ const MOVED: &str = "1200000000";
 /// One step: the wait did not move the clock.
 const UNMOVED: &str = "1000000000";
 const LIMIT: Duration = Duration::from_secs(30);
+/// The epoch with a 1 s step, which makes a read and a wait tell apart in the probe's output.
+const ONE_S: [&str; 4] = ["--epoch", EPOCH, "--step", "1s"];
 
 /// Runs `cmd` within `limit`, printing its wall time under `label`.
 #[track_caller]
@@ -53,7 +56,7 @@ use std::process::Command;
 /// report the same result; under detbuild the faked clock must have moved by `faked`.
 #[track_caller]
 fn probe_case(case: &str, faked: &str) -> String {
-    probe_case_with(&["--epoch", EPOCH], case, faked)
+    probe_case_with(&ONE_S, case, faked)
 }
 
 #[track_caller]
@@ -98,11 +101,7 @@ one_test_per_case!(
 #[test]
 fn interrupted_sleeps_move_the_clock_by_what_they_slept() {
     let probe = probe("waits");
-    let [(n, _), (d, _)] = both(
-        &["--epoch", EPOCH],
-        &[probe.to_str().unwrap(), "nanosleep_eintr"],
-        LIMIT,
-    );
+    let [(n, _), (d, _)] = both(&ONE_S, &[probe.to_str().unwrap(), "nanosleep_eintr"], LIMIT);
     for out in [&n, &d] {
         assert_eq!(field(out, "result"), "interrupted", "{out}");
         assert_eq!(field(out, "remaining_over_700ms"), "1", "{out}");
@@ -128,7 +127,7 @@ fn realtime_deadline_sleeps_wait_until_the_faked_deadline() {
 fn past_realtime_deadline_sleeps_return_at_once() {
     let probe = probe("waits");
     let [(n, _), (d, _)] = both(
-        &["--epoch", EPOCH],
+        &ONE_S,
         &[probe.to_str().unwrap(), "clock_nanosleep_abs_realtime_past"],
         LIMIT,
     );
@@ -224,18 +223,23 @@ one_test_per_case!(
     timer_abs_realtime,
 );
 
-// Promise: select, poll, epoll, ppoll, pselect and sigtimedwait (relative timeouts) behave as
-// natively and leave the clock alone.
+// Promise: select, poll, epoll, ppoll and pselect (relative timeouts) take their real time and,
+// when they time out, move the clock by their timeout as a sleep does.
 one_test_per_case!(
-    relative_timeouts_are_untouched,
-    |case| probe_case(case, UNMOVED);
+    relative_timeouts_take_their_real_time,
+    |case| probe_case(case, MOVED);
     poll,
     select,
     epoll_wait,
     ppoll,
     pselect,
-    sigtimedwait,
 );
+
+// Promise: sigtimedwait takes its real time and leaves the clock alone.
+#[test]
+fn sigtimedwait_leaves_the_clock_alone() {
+    probe_case("sigtimedwait", UNMOVED);
+}
 
 /// The deadline loop under `--step STEP`: one real wait of 200 ms, one turn, the clock moved
 /// by `faked`.
@@ -264,7 +268,7 @@ fn deadline_loops_end_after_one_wait_with_a_tiny_step() {
 // untranslated wall-clock deadline is decades ahead of the kernel's clock and blocks forever).
 one_test_per_case!(
     waits_work_with_an_epoch_in_the_future,
-    |case| probe_case_with(&["--epoch", "4000000000"], case, MOVED);
+    |case| probe_case_with(&["--epoch", "4000000000", "--step", "1s"], case, MOVED);
     cond_timedwait,
     sem_timedwait,
     clock_nanosleep_abs_realtime,
@@ -274,7 +278,7 @@ one_test_per_case!(
 #[test]
 fn timeout_5_sleep_1_succeeds_in_one_second() {
     let argv = ["timeout", "5", "sleep", "1"];
-    for (out, wall) in both(&["--epoch", EPOCH], &argv, LIMIT) {
+    for (out, wall) in both(&ONE_S, &argv, LIMIT) {
         assert_eq!(out, "");
         assert!(
             (Duration::from_secs(1)..Duration::from_secs(4)).contains(&wall),
@@ -293,7 +297,7 @@ fn python_sees_its_sleep_in_the_wall_clock() {
     let script =
         "import time; t = time.time(); time.sleep(1); d = time.time() - t; print(d >= 1, round(d, 6))";
     let argv = ["python3", "-c", script];
-    let [(n, _), (d, _)] = both(&["--epoch", EPOCH], &argv, LIMIT);
+    let [(n, _), (d, _)] = both(&ONE_S, &argv, LIMIT);
     assert!(n.starts_with("True "), "{n}");
     // One step for the first read, one second slept: exactly 2.0, every run.
     assert_eq!(d, "True 2.0\n");
@@ -305,7 +309,8 @@ fn python_sees_its_sleep_in_the_wall_clock() {
     assert_eq!(fine.ok(), "True 1.001\n");
 }
 
-// Promise: GNU make -j4 runs four sleeping recipes in parallel, in about one second.
+// Promise: GNU make -j4 runs four sleeping recipes in parallel, in about one second; each
+// recipe's `date` sees its own `sleep 1`.
 #[test]
 fn make_j4_runs_sleeping_recipes_in_parallel() {
     if !require_tool("make", "make") {
@@ -336,7 +341,8 @@ fn make_j4_runs_sleeping_recipes_in_parallel() {
         for i in 1..=4 {
             let stamp = std::fs::read_to_string(dir.join(format!("t{i}"))).unwrap();
             if flags.is_some() {
-                assert_eq!(stamp, format!("{EPOCH}\n"), "t{i}");
+                let after = EPOCH.parse::<i64>().unwrap() + 1;
+                assert_eq!(stamp, format!("{after}\n"), "t{i}");
             }
         }
     }
@@ -399,12 +405,12 @@ fn python_threading_timeouts_behave_as_natively() {
         return;
     }
     let argv = ["python3", "-c", PYTHON_THREADS];
-    let [(n, _), (d, _)] = both(&["--epoch", EPOCH], &argv, LIMIT);
+    let [(n, _), (d, _)] = both(&ONE_S, &argv, LIMIT);
     let strip = |s: &str| s.replace("first_time_near_epoch=n/a\n", "");
     assert_eq!(strip(&d), strip(&n), "detbuild differs from native");
     assert!(!n.contains("took"), "{n}");
     assert_eq!(n.matches("=").count(), 10, "{n}");
-    let mut with_epoch = det(&["--epoch", EPOCH], &argv);
+    let mut with_epoch = det(&ONE_S, &argv);
     with_epoch.arg(EPOCH);
     let out = run_within(&mut with_epoch, LIMIT).ok();
     assert_eq!(field(&out, "first_time_near_epoch"), "True", "{out}");
@@ -420,7 +426,7 @@ fn java_waits_take_their_real_time_and_millis_are_faked() {
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/probes/Waits.java");
     let argv = ["java", src.to_str().unwrap()];
     let limit = Duration::from_secs(120);
-    let [(n, _), (d, _)] = both(&["--epoch", EPOCH], &argv, limit);
+    let [(n, _), (d, _)] = both(&ONE_S, &argv, limit);
     let without_millis = |s: &str| {
         s.lines()
             .filter(|l| !l.starts_with("first_millis="))

@@ -17,12 +17,13 @@ Examples:
   detbuild --normalize 'dist/*' -- make dist   then rewrite the archives it made
 
 What the command tree sees:
-  time(), gettimeofday(), clock_gettime(CLOCK_REALTIME) start at the epoch in every new
-  program and advance by --step per read (and by the length of each sleep). Monotonic and
-  CPU clocks stay real, so timeouts work. getrandom(), getentropy(), arc4random(),
-  /dev/urandom and /dev/random return a stream derived from the seed, the command line
-  (without job counts like -j8) and its directory relative to where detbuild started; a
-  repeat of the same command gets a stream of its own.
+  time(), gettimeofday(), clock_gettime(CLOCK_REALTIME) start at the epoch and advance by
+  --step per read (1us) and by every sleep; each program starts where the process that
+  started it stood, and a parent moves on to the time its reaped children spent (make, ninja
+  and xargs excepted, so -j never changes a byte). Monotonic and CPU clocks stay real.
+  getrandom(), getentropy(), arc4random(), /dev/urandom and /dev/random return a stream
+  derived from the seed, the command line (without job counts like -j8) and its directory
+  relative to where detbuild started; a repeat of the same command gets a stream of its own.
 
   Directory listings come in byte-wise name order; the host is `detbuild`, the CPU count 4
   (--cpus), the invoking user and group `builder`; the command starts with TZ=UTC,
@@ -33,7 +34,8 @@ What the command tree sees:
 
   THIS RANDOMNESS IS PREDICTABLE BY DESIGN. Do not generate long-lived keys under detbuild.
   Known key generators (ssh-keygen, gpg, keytool, openssl genrsa, wg genkey, ...) get real
-  randomness; add yours to `real` under [programs] in detbuild.toml.
+  randomness, and verifiers (gpgv, gpg --verify) the real clock; add yours under [programs]
+  in detbuild.toml.
 
 Epoch, first found: --epoch, $SOURCE_DATE_EPOCH, `epoch` in detbuild.toml, the last git
 commit, the newest debian/changelog entry, else 315532800 (1980-01-01) with a notice.
@@ -77,7 +79,7 @@ pub struct Opts {
     pub seed: Option<String>,
 
     /// Clock advance per read, with a unit: h, min, s, ms, us or ns, e.g. 10ms (1us to 1h;
-    /// default 1s).
+    /// default 1us).
     #[arg(long, value_name = "DURATION", global = true)]
     pub step: Option<String>,
 

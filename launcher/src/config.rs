@@ -6,7 +6,7 @@
 //! seed = "release-1.4"        # seed of all randomness (default: the epoch)
 //!
 //! [clock]
-//! step = "1s"                 # advance per read, with a unit: 1s, 10ms, 1us... (1us to 1h)
+//! step = "1us"                # advance per read, with a unit: 1s, 10ms, 1us... (1us to 1h; default 1us)
 //! mode = "logical"            # "logical" (default) or "real" (leave the clock alone)
 //!
 //! # Per-program switches, after the defaults (`detbuild_core::policy::DEFAULTS`). A table

@@ -15,6 +15,7 @@ mod config;
 mod epoch;
 mod error;
 mod guard;
+mod handoff;
 mod isolate;
 mod layout;
 mod normalize;

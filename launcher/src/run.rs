@@ -5,7 +5,7 @@ use crate::config::{self, Config};
 use crate::epoch::{self, Source};
 use crate::error::Error;
 use crate::plan::{self, Plan};
-use crate::{fail, guard, layout, say, spawn};
+use crate::{fail, guard, handoff, layout, say, spawn};
 use std::ffi::OsString;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -24,6 +24,9 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
     env.extend(shell_vars);
     match cli.mode {
         Some(Mode::Env { format }) => {
+            if let Some(id) = handoff::stable_id(handoff::payload(&env)) {
+                handoff::name_table(&mut env, &id);
+            }
             let text = render(&env, format)? + &render_shell(&plan.shell, &unset, format);
             let mut out = std::io::stdout().lock();
             match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
@@ -46,11 +49,14 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
                 // the bind mount does; make them see the build path.
                 env.push(("PWD", p.into()));
             }
+            let id = handoff::fresh_id();
+            handoff::name_table(&mut env, &id);
             let code = crate::isolate::run(plan.namespaces, &plan.host, build_path, || {
                 let cmd = spawn::command(&cli.command, &env, &unset, cli.opts.no_new_privs)?;
                 guard::supervise(|| spawn::start(cmd))
-            })?;
-            match code {
+            });
+            handoff::remove(&id);
+            match code? {
                 0 if !cli.normalize.is_empty() => {
                     crate::normalize::after_build(&cli.normalize, plan.epoch)
                 }

@@ -18,6 +18,8 @@
 //!   a parent key of its own, and an exec from outside the build root makes the working
 //!   directory the new program's root.
 //!
+//! - the clock is handed to the new program ([`handoff::exec`], [`handoff::spawn`]).
+//!
 //! Modes: active and real (the children of `make` must stay shimmed) repair and check; inert
 //! passes every call through untouched. Nothing is faked here.
 //!
@@ -34,7 +36,7 @@ pub mod path;
 
 use crate::clock::set_errno;
 use crate::hooks::{count, Id};
-use crate::{env, real, sys};
+use crate::{env, handoff, real, sys};
 use core::ffi::{c_char, c_int};
 use core::sync::atomic::Ordering;
 use envp::{shimmed, with_env, Envp};
@@ -57,6 +59,7 @@ pub fn static_execs() -> u64 {
 /// # Safety
 /// As for `execve`.
 unsafe fn run(path: *const c_char, argv: Argv, envp: Envp) -> c_int {
+    handoff::exec();
     if shimmed() {
         check::program(check::Target::Path(path));
     }
@@ -130,6 +133,7 @@ pub unsafe extern "C" fn execveat(
     flags: c_int,
 ) -> c_int {
     count(Id::execveat);
+    handoff::exec();
     if shimmed() {
         check::program(check::Target::At(dir, path, flags));
     }
@@ -153,6 +157,7 @@ pub unsafe extern "C" fn execveat(
 #[no_mangle]
 pub unsafe extern "C" fn fexecve(fd: c_int, argv: Argv, envp: Envp) -> c_int {
     count(Id::fexecve);
+    handoff::exec();
     if fd < 0 || argv.is_null() || envp.is_null() {
         return set_errno(libc::EINVAL);
     }
@@ -174,6 +179,7 @@ pub unsafe extern "C" fn posix_spawn(
     envp: Envp,
 ) -> c_int {
     count(Id::posix_spawn);
+    handoff::spawn();
     if shimmed() {
         check::program(check::Target::Path(path));
     }
@@ -200,6 +206,7 @@ pub unsafe extern "C" fn posix_spawnp(
     envp: Envp,
 ) -> c_int {
     count(Id::posix_spawnp);
+    handoff::spawn();
     if shimmed() {
         path::check_spawnp(file);
     }
@@ -226,6 +233,7 @@ pub unsafe extern "C" fn pidfd_spawn(
     envp: Envp,
 ) -> c_int {
     count(Id::pidfd_spawn);
+    handoff::spawn();
     if shimmed() {
         check::program(check::Target::Path(path));
     }
@@ -251,6 +259,7 @@ pub unsafe extern "C" fn pidfd_spawnp(
     envp: Envp,
 ) -> c_int {
     count(Id::pidfd_spawnp);
+    handoff::spawn();
     if shimmed() {
         path::check_spawnp(file);
     }
@@ -269,6 +278,7 @@ pub unsafe extern "C" fn pidfd_spawnp(
 #[no_mangle]
 pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
     count(Id::system);
+    handoff::spawn();
     envp::with_environ(command, || match real::system() {
         // SAFETY: forwarding the caller's argument.
         Some(f) => unsafe { f(command) },
@@ -283,6 +293,7 @@ pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *mut libc::FILE {
     count(Id::popen);
+    handoff::spawn();
     envp::with_environ(command, || match real::popen() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(command, mode) },

@@ -36,7 +36,7 @@
 //! are async-signal-safe (so is `_Fork` in libc; `fork` is, in practice).
 
 use crate::hooks::{count, Id};
-use crate::{clock::set_errno, real, state, thread};
+use crate::{clock::set_errno, handoff, real, state, thread};
 use core::ffi::{c_int, c_long, c_ulong, c_void};
 use core::sync::atomic::Ordering;
 use detbuild_core::key::{child_key, Child, Key};
@@ -190,7 +190,11 @@ pub unsafe fn around_fork(fork_fn: impl FnOnce() -> isize) -> isize {
         crate::exec::inherit::prepare();
     }
     let Some(p) = state::active() else {
-        return fork_fn();
+        let pid = fork_fn();
+        if pid == 0 {
+            handoff::forked();
+        }
+        return pid;
     };
     let t = thread::ready(&p.key);
     let key = *t.key();

@@ -278,6 +278,21 @@ table! {
     hook lazy getgrnam_r(*const c_char, *mut libc::group, *mut c_char, usize, *mut *mut libc::group) -> c_int;
     hook lazy getlogin() -> *mut c_char;
     hook lazy getlogin_r(*mut c_char, usize) -> c_int;
+    // poll.rs
+    hook eager poll(*mut c_void, c_ulong, c_int) -> c_int;
+    hook lazy ppoll(*mut c_void, c_ulong, *const timespec, *const c_void) -> c_int;
+    hook eager select(c_int, *mut c_void, *mut c_void, *mut c_void, *mut timeval) -> c_int;
+    hook lazy pselect(c_int, *mut c_void, *mut c_void, *mut c_void, *const timespec, *const c_void) -> c_int;
+    hook lazy epoll_wait(c_int, *mut c_void, c_int, c_int) -> c_int;
+    hook lazy epoll_pwait(c_int, *mut c_void, c_int, c_int, *const c_void) -> c_int;
+    // reap.rs
+    hook eager wait(*mut c_int) -> pid_t;
+    hook eager waitpid(pid_t, *mut c_int, c_int) -> pid_t;
+    hook eager wait3(*mut c_int, c_int, *mut c_void) -> pid_t;
+    hook eager wait4(pid_t, *mut c_int, c_int, *mut c_void) -> pid_t;
+    hook eager waitid(c_int, c_uint, *mut libc::siginfo_t, c_int) -> c_int;
+    hook eager _exit(c_int) -> ();
+    hook eager _Exit(c_int) -> ();
     // timer.rs
     hook lazy timerfd_create(clockid_t, c_int) -> c_int;
     hook lazy timerfd_settime(c_int, c_int, *const itimerspec, *mut itimerspec) -> c_int;

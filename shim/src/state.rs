@@ -231,15 +231,15 @@ fn compute(args: Args) -> Option<(Process, Mode)> {
     }
     let vars = env::capture()?;
     let s = settings::parse(vars.payload).ok()?;
+    crate::handoff::attach(vars.payload);
     let mut argv = ArgIter::new(args);
     let argv0 = argv.next().unwrap_or(b"");
-    let arg1 = argv.next();
     let mut process = Process {
         epoch: s.epoch,
         step_ns: s.step_ns,
         key: s.key,
         root: s.key,
-        policy: s.policy(argv0, arg1),
+        policy: s.policy_args(argv0, argv.clone()),
         host: s.host,
         cpus: s.cpus.unwrap_or(0),
         identity: s.identity,
@@ -284,6 +284,7 @@ fn cwd() -> &'static [u8] {
 }
 
 /// argv as byte strings, from the constructor's vector or /proc/self/cmdline.
+#[derive(Clone)]
 struct ArgIter {
     source: Source,
     index: usize,

@@ -117,18 +117,23 @@ fn adopt(t: &Thread, process_key: &Key) {
         .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
         .is_ok()
     {
-        t.set(process_key, 0);
+        t.set(process_key, crate::handoff::start());
     } else {
         let n = FOREIGN.fetch_add(1, Ordering::Relaxed);
-        t.set(&child_key(process_key, Child::Thread, n | 1 << 63), 0);
+        t.set(
+            &child_key(process_key, Child::Thread, n | 1 << 63),
+            crate::handoff::start(),
+        );
     }
 }
 
-/// Re-keys the calling thread as the surviving thread of the `n`-th fork; the clock carries on.
+/// Re-keys the calling thread as the surviving thread of the `n`-th fork; the clock carries on
+/// (and the child's hand-off slot starts empty).
 pub fn after_fork(t: &Thread, n: u64) {
     let key = child_key(t.key(), Child::Fork, n);
     t.set(&key, t.clock_ns.load(Ordering::Relaxed));
     arm_fork_page();
+    crate::handoff::forked();
 }
 
 /// FORK_PAGE's value when the kernel cannot wipe a page on fork (before Linux 4.14).

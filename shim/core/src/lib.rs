@@ -28,6 +28,7 @@ pub mod clock;
 pub mod cpus;
 pub mod dirs;
 pub mod exec;
+pub mod handoff;
 pub mod host;
 pub mod identity;
 pub mod ids;

@@ -6,7 +6,8 @@
 //! it. The list travels in the payload as `prog=ENTRY,ENTRY,...`, each entry
 //! `MATCH=LETTERS`:
 //! - `MATCH` is a program's basename (`make`), or `name:arg` to match only when the first
-//!   argument is `arg` (`openssl:req`);
+//!   argument is `arg` (`openssl:req`); an `arg` that starts with `-` is an option and
+//!   matches wherever it comes before a `--` (`gpg:--verify` matches `gpg --batch --verify`);
 //! - `LETTERS` set switches, one letter per source: lower case makes the source real, upper
 //!   case fakes it (`c`/`C` clock, `r`/`R` randomness, `d`/`D` directory order, `h`/`H` host,
 //!   `n`/`N` CPU count, `u`/`U` identity, `t`/`T` file times clamped, `o`/`O` file owners
@@ -140,12 +141,30 @@ impl Policy {
 
     /// The policy for a program started as `argv0 arg1...` under the program list `list`
     /// (the payload's `prog=` value), starting from `self`.
+    pub fn resolve(self, list: &[u8], argv0: &[u8], arg1: Option<&[u8]>) -> Policy {
+        self.resolve_args(list, argv0, arg1.into_iter())
+    }
+
+    /// As [`Policy::resolve`] with all of the program's arguments: a `name:-x` or `name:--x`
+    /// matcher applies when that option appears anywhere before `--` (`gpg:--verify` matches
+    /// `gpg --batch --verify`); a `name:word` matcher only when `word` is the first argument.
     ///
     /// Every process runs this once at start, so it is one tight pass over the list that
-    /// looks only at entries starting with the program's name; `name:arg` entries that
-    /// match are applied in a second pass only if the first pass saw one.
-    pub fn resolve(self, list: &[u8], argv0: &[u8], arg1: Option<&[u8]>) -> Policy {
+    /// looks only at entries starting with the program's name; `name:arg` entries are
+    /// examined in a second pass only if the first pass saw one.
+    pub fn resolve_args<'a, I>(self, list: &[u8], argv0: &[u8], args: I) -> Policy
+    where
+        I: Iterator<Item = &'a [u8]> + Clone,
+    {
         let name = basename(argv0);
+        let matches = |arg: &[u8]| {
+            let mut args = args.clone();
+            if arg.first() == Some(&b'-') {
+                args.take_while(|a| *a != b"--").any(|a| a == arg)
+            } else {
+                args.next() == Some(arg)
+            }
+        };
         let mut policy = self;
         let mut specific = false;
         for_entries(list, name, |rest| match rest.split_first() {
@@ -161,7 +180,7 @@ impl Policy {
                 let Some(eq) = rest.iter().position(|&b| b == b'=') else {
                     return;
                 };
-                if arg1 == Some(&rest[..eq]) {
+                if matches(&rest[..eq]) {
                     policy = policy.apply(&rest[eq + 1..]);
                 }
             });
@@ -197,13 +216,30 @@ pub struct Default {
 }
 
 const DRIVER: &str = "build driver: its clock reads only compare file times (a faked clock \
-                      prints \"clock skew\" warnings); transparent to keys";
+                      prints \"clock skew\" warnings); transparent, so its jobs start where it \
+                      started and get the same keys and times at any -j";
+const PARALLEL: &str =
+    "parallel runner: on the real clock it never moves, so its jobs start where \
+                        it started at any -P (their keys already follow its fork order)";
 const KEYGEN: &str = "key generator: long-lived secrets must never be predictable; keeps the \
                       build's clock so what it certifies verifies inside the build";
+const VERIFIER: &str = "checks signatures and keys made outside the build (release files, \
+                        .asc, .dsc): sees the real clock, which is after both the epoch and \
+                        their creation";
+const NETWORK: &str = "talks to the outside world: real clock for its TLS and SSH \
+                       certificates, real randomness for its session keys";
 
-const NETWORK: &str = "network client: it logs in as the local user name by default, and \
-                       host-based authentication and its config's %l/%L tokens name this \
-                       machine, so it sees the real user and host names";
+const fn entry(matcher: &'static str, letters: &'static str, why: &'static str) -> Default {
+    Default {
+        matcher,
+        letters,
+        why,
+    }
+}
+
+const SSH: &str = "network client: real clock and randomness for its keys and certificates; it \
+                   logs in as the local user by default and its %l/%L tokens name this \
+                   machine, so it sees the real user and host names";
 /// An archiver or image maker: it copies the times of the files it reads (`why`) into its
 /// output, so its `stat` family reports them clamped to the epoch ([`crate::clamp`]).
 const fn clamped(matcher: &'static str, why: &'static str) -> Default {
@@ -231,6 +267,26 @@ pub const DEFAULTS: &[Default] = &[
         letters: "cr",
         why: DRIVER,
     },
+    entry("xargs", "c", PARALLEL),
+    entry("pwgen", "r", KEYGEN),
+    entry("gpgv", "c", VERIFIER),
+    entry("gpgv2", "c", VERIFIER),
+    entry("sqv", "c", VERIFIER),
+    entry("gpg:--verify", "c", VERIFIER),
+    entry("gpg:--verify-files", "c", VERIFIER),
+    entry("gpg:--import", "c", VERIFIER),
+    entry("gpg2:--verify", "c", VERIFIER),
+    entry("gpg2:--import", "c", VERIFIER),
+    entry("gpgsm:--verify", "c", VERIFIER),
+    entry("gpgsm:--import", "c", VERIFIER),
+    entry("minisign:-V", "c", VERIFIER),
+    entry("signify:-V", "c", VERIFIER),
+    entry("curl", "cr", NETWORK),
+    entry("wget", "cr", NETWORK),
+    entry("git-remote-http", "cr", NETWORK),
+    entry("git-remote-https", "cr", NETWORK),
+    entry("ssh", "crhu", SSH),
+    entry("openssl:s_client", "cr", NETWORK),
     Default {
         matcher: "ssh-keygen",
         letters: "r",
@@ -341,11 +397,6 @@ pub const DEFAULTS: &[Default] = &[
         letters: "r",
         why: KEYGEN,
     },
-    Default {
-        matcher: "ssh",
-        letters: "hu",
-        why: NETWORK,
-    },
     // Archivers and image makers. Not here, on purpose: build drivers and anything that
     // decides work by comparing times (clamped, every file made during the build looks
     // equally old); `ar` (its `u` modifier compares member dates, and distributions build it
@@ -436,7 +487,30 @@ mod tests {
     fn ssh_keeps_the_real_user_and_host() {
         let p = Policy::FAKE.resolve(list().as_bytes(), b"/usr/bin/ssh", Some(b"host"));
         assert!(!p.fakes(Source::Host) && !p.fakes(Source::Identity));
-        assert!(p.fakes(Source::Clock) && p.fakes(Source::Dirs));
+        assert!(p.fakes(Source::Dirs));
+    }
+
+    #[test]
+    fn verifiers_see_the_real_clock_wherever_their_command_option_comes() {
+        let l = list();
+        let args = |a: &'static [&'static [u8]]| a.iter().copied();
+        let verify = Policy::FAKE.resolve_args(
+            l.as_bytes(),
+            b"/usr/bin/gpg",
+            args(&[b"--batch", b"--verify", b"s.asc"]),
+        );
+        assert!(!verify.fakes(Source::Clock) && !verify.fakes(Source::Random));
+        let sign = Policy::FAKE.resolve_args(l.as_bytes(), b"gpg", args(&[b"--sign", b"f"]));
+        assert!(sign.fakes(Source::Clock) && !sign.fakes(Source::Random));
+        let operand = Policy::FAKE.resolve_args(l.as_bytes(), b"gpg", args(&[b"--", b"--verify"]));
+        assert!(operand.fakes(Source::Clock));
+        let gpgv = Policy::FAKE.resolve_args(l.as_bytes(), b"gpgv", args(&[b"x"]));
+        assert!(!gpgv.fakes(Source::Clock) && gpgv.fakes(Source::Random));
+        // A subcommand matcher still needs the first argument.
+        let req = Policy::FAKE.resolve_args(l.as_bytes(), b"openssl", args(&[b"x", b"req"]));
+        assert_eq!(req, Policy::FAKE);
+        let verify = Policy::FAKE.resolve_args(l.as_bytes(), b"openssl", args(&[b"verify"]));
+        assert_eq!(verify, Policy::FAKE);
     }
 
     #[test]

@@ -143,6 +143,17 @@ impl Settings<'_> {
             .resolve(self.programs, argv0, arg1)
     }
 
+    /// The policy of a program started as `argv0 args...` (all arguments, so option matchers
+    /// such as `gpg:--verify` apply).
+    pub fn policy_args<'a, I>(&self, argv0: &[u8], args: I) -> Policy
+    where
+        I: Iterator<Item = &'a [u8]> + Clone,
+    {
+        Policy::FAKE
+            .with(Source::Clock, self.fake_clock)
+            .resolve_args(self.programs, argv0, args)
+    }
+
     /// Writes the payload. The launcher validates `programs` matchers with [`valid_entry`]
     /// first.
     pub fn encode(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
