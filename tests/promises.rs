@@ -10,6 +10,8 @@ mod bench;
 mod clock;
 /// examples/hello built with make -j4.
 mod example;
+/// The audit, `detbuild check`, `detbuild record`.
+mod evidence;
 /// Every way a process starts keeps the shim: exec*, spawn, system, popen, cleared envs.
 mod exec;
 /// Virtual files (random devices however spelled) and duplicated descriptors.

@@ -14,6 +14,7 @@ mod error;
 mod layout;
 mod normalize;
 mod plan;
+mod report;
 mod run;
 
 use clap::Parser;

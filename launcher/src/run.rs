@@ -5,6 +5,7 @@ use crate::config::{self, Config};
 use crate::epoch::{self, Source};
 use crate::error::Error;
 use crate::plan::{self, Plan};
+use detbuild_core::settings::REPORT_VAR;
 use crate::{fail, layout};
 use std::ffi::{OsStr, OsString};
 use std::io::{ErrorKind, Read, Write};
@@ -20,6 +21,9 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
     if let Some(Mode::Normalize(args)) = &cli.mode {
         let (_, _, epoch, _) = settle_epoch(&cli.opts)?;
         return Ok(crate::normalize::main(args, epoch));
+    }
+    if let Some(Mode::Report { file }) = &cli.mode {
+        return crate::report::main(file);
     }
     let plan = settle(&cli.opts)?;
     let mut env = plan::child_env(&plan, std::env::var_os("LD_PRELOAD").as_ref());
@@ -42,6 +46,9 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
                     eprintln!("detbuild: {name}={}", value.to_string_lossy());
                 }
             }
+            if let Some(file) = &cli.report {
+                env.push((REPORT_VAR, crate::report::create(file)?.into_os_string()));
+            }
             match spawn(&cli.command, &env, cli.opts.no_new_privs)? {
                 0 if !cli.normalize.is_empty() => {
                     crate::normalize::after_build(&cli.normalize, plan.epoch)
@@ -49,7 +56,7 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
                 code => Ok(code),
             }
         }
-        Some(Mode::Normalize(_)) => unreachable!("handled before settling"),
+        Some(Mode::Normalize(_) | Mode::Report { .. }) => unreachable!("handled before settling"),
     }
 }
 

@@ -96,6 +96,7 @@ pub fn set_errno(e: c_int) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn clock_gettime(clock: libc::clockid_t, tp: *mut libc::timespec) -> c_int {
     count(Id::clock_gettime);
+    crate::report::clock(clock);
     if is_faked(clock) {
         if let Some(p) = state::clock() {
             if tp.is_null() {

@@ -30,7 +30,7 @@ pub mod path;
 
 use crate::clock::set_errno;
 use crate::hooks::{count, Id};
-use crate::{env, real, sys};
+use crate::{env, real, report, sys};
 use core::ffi::{c_char, c_int};
 use core::sync::atomic::Ordering;
 use envp::{shimmed, with_env, Envp};
@@ -55,12 +55,15 @@ unsafe fn run(path: *const c_char, argv: Argv, envp: Envp) -> c_int {
     if shimmed() {
         check::program(check::Target::Path(path));
     }
-    match real::execve() {
+    let reported = report::before_exec(path);
+    let r = match real::execve() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(path, argv, envp) },
         // SAFETY: as above.
         None => set_errno(-unsafe { sys::execve(path.cast(), argv.cast(), envp.cast()) } as c_int),
-    }
+    };
+    report::exec_failed(reported);
+    r
 }
 
 /// Repaired environment, checked program, then the real call.
@@ -124,7 +127,8 @@ pub unsafe extern "C" fn execveat(
     if shimmed() {
         check::program(check::Target::At(dir, path, flags));
     }
-    with_env(envp, |envp| match real::execveat() {
+    let reported = report::before_exec_at(dir, path);
+    let r = with_env(envp, |envp| match real::execveat() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(dir, path, argv, envp, flags) },
         // SAFETY: as above.
@@ -134,7 +138,9 @@ pub unsafe extern "C" fn execveat(
                     as c_int,
             )
         }
-    })
+    });
+    report::exec_failed(reported);
+    r
 }
 
 /// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`, as glibc implements it; `EINVAL` for a

@@ -183,7 +183,11 @@ pub unsafe extern "C" fn thrd_create(
 /// thread, in a copy of the address space, and returns from `fork_fn` on this same stack.
 pub unsafe fn around_fork(fork_fn: impl FnOnce() -> isize) -> isize {
     let Some(p) = state::active() else {
-        return fork_fn();
+        let pid = fork_fn();
+        if pid == 0 {
+            crate::report::forked(None);
+        }
+        return pid;
     };
     let t = thread::ready(&p.key);
     let key = *t.key();
@@ -196,6 +200,7 @@ pub unsafe fn around_fork(fork_fn: impl FnOnce() -> isize) -> isize {
             t.set(&key, t.clock_ns.load(Ordering::Relaxed));
         }
         thread::after_fork(t, n);
+        crate::report::forked(Some((*t.key(), key)));
     }
     pid
 }

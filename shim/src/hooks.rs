@@ -54,9 +54,25 @@ pub fn count(id: Id) {
     c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
 }
 
-/// Calls of entry `id` so far in this process (inherited across `fork`, reset by `exec`).
+/// Calls of entry `id` so far in this process (reset by `exec`, and by the audit in a forked
+/// child and after a failed exec it reported).
 pub fn calls(id: Id) -> u64 {
     CALLS[id as usize].load(Ordering::Relaxed)
+}
+
+/// Every entry's calls, in table order (for the audit).
+pub fn all_calls() -> impl Iterator<Item = (&'static str, u64)> {
+    NAMES
+        .iter()
+        .zip(CALLS.iter())
+        .map(|(name, c)| (*name, c.load(Ordering::Relaxed)))
+}
+
+/// Sets every call counter back to zero (the audit's fork child and failed exec).
+pub fn reset_calls() {
+    for c in &CALLS {
+        c.store(0, Ordering::Relaxed);
+    }
 }
 
 macro_rules! table {
@@ -190,6 +206,9 @@ table! {
     hook lazy popen(*const c_char, *const c_char) -> *mut FILE;
     real lazy putenv(*mut c_char) -> c_int;
     real lazy setenv(*const c_char, *const c_char, c_int) -> c_int;
+    // report.rs: the audit's line before the process ends (eager: vfork children call them)
+    hook eager _exit(c_int) -> ();
+    hook eager _Exit(c_int) -> ();
     // fork.rs
     hook lazy pthread_create(*mut pthread_t, *const pthread_attr_t, Start, *mut c_void) -> c_int;
     hook lazy thrd_create(*mut c_ulong, C11Start, *mut c_void) -> c_int;

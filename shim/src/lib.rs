@@ -33,6 +33,7 @@ pub mod fd;
 pub mod fork;
 pub mod hooks;
 pub mod random;
+pub mod report;
 pub mod state;
 pub mod sys;
 pub mod syscall;

@@ -45,6 +45,9 @@ pub struct Process {
     pub key: Key,
     /// The run's root key (for values shared by the whole build, like the boot id).
     pub root: Key,
+    /// The key this process's key was derived from (its parent's; the root key for the
+    /// first process). For the audit.
+    pub parent: Key,
     /// What this program gets faked.
     pub policy: Policy,
 }
@@ -66,6 +69,7 @@ static PROCESS: Slot = Slot(UnsafeCell::new(Process {
     step_ns: 0,
     key: [0; 32],
     root: [0; 32],
+    parent: [0; 32],
     policy: Policy::FAKE,
 }));
 
@@ -83,6 +87,13 @@ pub fn active() -> Option<&'static Process> {
         }
         _ => None,
     }
+}
+
+/// The process state in active and transparent modes (in transparent mode only the settings
+/// and `parent` are meaningful).
+pub fn process() -> Option<&'static Process> {
+    // SAFETY: see Slot (PROCESS is written before ACTIVE or REAL is published).
+    (mode() != Mode::Inert).then(|| unsafe { &*PROCESS.0.get() })
 }
 
 /// The process state if the shim is active here and fakes the clock.
@@ -152,6 +163,9 @@ pub fn init(args: Args) {
         None => INERT,
     };
     STATE.store(state, Ordering::Release);
+    if state != INERT {
+        crate::report::init();
+    }
 }
 
 fn compute(args: Args) -> Option<(Process, Mode)> {
@@ -169,12 +183,13 @@ fn compute(args: Args) -> Option<(Process, Mode)> {
         step_ns: s.step_ns,
         key: s.key,
         root: s.key,
+        parent: vars.parent.unwrap_or(s.key),
         policy: s.policy(argv0, arg1),
     };
     if !process.policy.keyed() {
         return Some((process, Mode::Transparent));
     }
-    let parent = vars.parent.unwrap_or(s.key);
+    let parent = process.parent;
     let mut key = ProcessKey::new(&parent, vars.root);
     for arg in argv.restart() {
         key.arg(arg);

@@ -393,3 +393,22 @@ pub fn pwrite(fd: i32, buf: &[u8], offset: u64) -> isize {
         )
     }
 }
+
+/// `getpid()`.
+pub fn getpid() -> i32 {
+    // SAFETY: no memory is passed.
+    unsafe { syscall6(libc::SYS_getpid, 0, 0, 0, 0, 0, 0) as i32 }
+}
+
+/// `getppid()`.
+pub fn getppid() -> i32 {
+    // SAFETY: no memory is passed.
+    unsafe { syscall6(libc::SYS_getppid, 0, 0, 0, 0, 0, 0) as i32 }
+}
+
+/// `exit_group(status)`: ends the process.
+pub fn exit_group(status: i32) -> ! {
+    // SAFETY: no memory is passed; the call does not return.
+    unsafe { syscall6(libc::SYS_exit_group, status as usize, 0, 0, 0, 0, 0) };
+    loop {}
+}

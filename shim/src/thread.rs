@@ -103,10 +103,12 @@ pub fn ready(process_key: &Key) -> &'static Thread {
         // An unseen fork: the parent did not count it, so the index comes from where the
         // parent stood (see key::unseen_fork_index).
         let counters = [&t.forks, &t.clock_ns, &t.blocks, &t.files, &t.threads];
+        let parent = *t.key();
         after_fork(
             t,
             unseen_fork_index(&counters.map(|c| c.load(Ordering::Relaxed))),
         );
+        crate::report::forked(Some((*t.key(), parent)));
     }
     t
 }

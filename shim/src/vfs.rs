@@ -117,7 +117,10 @@ fn open_fake(dir: c_int, path: *const c_char, flags: c_int, prefill_len: usize) 
     let fd = fd as c_int;
     let ok = match file {
         File::RandomDevice => prefill(fd, &key, prefill_len),
-        File::Uuid | File::BootId => write_all(fd, &table::uuid_text(&stream::block(&key, 0))),
+        File::Uuid | File::BootId => {
+            crate::report::bytes(crate::report::Entry::Uuid, 16);
+            write_all(fd, &table::uuid_text(&stream::block(&key, 0)))
+        }
     };
     if !ok || sys::lseek(fd, 0, libc::SEEK_SET) < 0 {
         sys::close(fd);
@@ -132,6 +135,7 @@ fn open_fake(dir: c_int, path: *const c_char, flags: c_int, prefill_len: usize) 
 }
 
 fn prefill(fd: c_int, key: &Key, len: usize) -> bool {
+    crate::report::bytes(crate::report::Entry::Device, len);
     let mut buf = [0u8; 4096];
     (0..len / buf.len()).all(|i| {
         stream::fill_at(key, (i * buf.len()) as u64, &mut buf);
@@ -306,6 +310,7 @@ pub fn read_random(fd: c_int, buf: *mut c_void, len: usize) -> Option<isize> {
     // SAFETY: buf points to len writable bytes by the caller's contract.
     let out = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), n) };
     stream::fill_at(&key, pos as u64, out);
+    crate::report::bytes(crate::report::Entry::Device, n);
     sys::lseek(fd, pos as i64 + n as i64, libc::SEEK_SET);
     Some(n as isize)
 }

@@ -23,6 +23,7 @@ pub mod exec;
 pub mod ids;
 pub mod key;
 pub mod policy;
+pub mod report;
 pub mod settings;
 pub mod stream;
 pub mod tempname;

@@ -28,6 +28,9 @@ pub const ROOT_VAR: &str = "DETBUILD_ROOT";
 /// The name of the environment variable carrying the parent's key (64 hex digits), which each
 /// shimmed process overwrites in place with its own (see `key`).
 pub const KEY_VAR: &str = "DETBUILD_KEY";
+/// The name of the environment variable naming the audit file (`detbuild --report FILE`):
+/// every shimmed process appends its one JSON line there (see the shim's `report` module).
+pub const REPORT_VAR: &str = "DETBUILD_REPORT";
 
 /// Parsed settings; `programs` borrows the payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
