@@ -110,11 +110,241 @@ fn the_audit_writes_one_json_line_per_fork_exec_exit_and_vfork() {
     assert_eq!(num(parent[0], &["clocks", "realtime"]), 1, "{}", parent[0]);
     assert_eq!(text(parent[1], "event"), "exit");
     assert!(text(parent[1], "exe").ends_with("/echo"));
-    assert_eq!(child[0]["parent"], parent[0]["key"], "the fork child's parent key");
+    assert_eq!(
+        child[0]["parent"], parent[0]["key"],
+        "the fork child's parent key"
+    );
     assert_eq!(parent[1]["parent"], parent[0]["key"], "echo's parent key");
     let exec_child = of(pid("vfork_exec"));
     assert_eq!(exec_child.len(), 1, "{exec_child:#?}");
     assert!(text(exec_child[0], "exe").ends_with("/true"));
     assert!(of(pid("vfork_exit")).is_empty(), "{lines:#?}");
     assert_eq!(lines.len(), 4, "{lines:#?}");
+}
+
+fn detbuild_in(dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = command(detbuild_bin());
+    cmd.args(args).current_dir(dir);
+    run_within(&mut cmd, LIMIT * 3)
+}
+
+// Promise: `detbuild check -- make` says "reproducible" for examples/hello (two copies at
+// different paths, TZ, locale, umask, HOME, affinity, file order and time varied), while the
+// same check without detbuild (`--no-shim`) exits 1 and names the files that differ.
+#[test]
+fn check_says_identical_for_hello_under_detbuild_and_names_the_files_without() {
+    if !require_tool("make", "make") || !require_tool("python3", "python3") {
+        return;
+    }
+    let dir = hello_copy("check-hello");
+    let native = detbuild_in(&dir, &["check", "--no-shim", "--", "make", "-s"]);
+    assert_eq!(native.code(), 1, "{}", native.describe());
+    assert!(
+        native.stdout.starts_with("NOT reproducible:"),
+        "{}",
+        native.stdout
+    );
+    for file in ["  out/hello\n", "  out/manifest.txt\n", "  out/salt.h\n"] {
+        assert!(
+            native.stdout.contains(file),
+            "{file} not named: {}",
+            native.stdout
+        );
+    }
+    let det = detbuild_in(&dir, &["check", "--epoch", EPOCH, "--", "make", "-s"]);
+    assert_eq!(det.code(), 0, "{}", det.describe());
+    assert!(
+        det.stdout
+            .starts_with("reproducible: 6 artifacts identical in run 1, run 2"),
+        "{}",
+        det.stdout
+    );
+    assert!(
+        det.stderr.contains("run 2/2: building"),
+        "no progress: {}",
+        det.stderr
+    );
+    // The source tree itself is untouched: the builds ran in copies.
+    assert!(!dir.join("out").exists());
+}
+
+// Promise: when artifacts still differ under detbuild (here: `date` formats the faked time in
+// the local time zone, which check varies), check exits 1, names the file with its size and
+// SHA-256 per build, and names the program that read the clock, from the audit.
+#[test]
+fn check_names_the_differing_file_and_the_programs_that_read_the_clock() {
+    if !require_tool("make", "make") {
+        return;
+    }
+    let dir = tempdir("check-tz").join("tz");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("Makefile"),
+        "stamp.txt:\n\tdate '+%Y-%m-%d %H:%M %z' > $@\n",
+    )
+    .unwrap();
+    let out = detbuild_in(
+        &dir,
+        &["check", "--epoch", EPOCH, "--json", "--", "make", "-s"],
+    );
+    assert_eq!(out.code(), 1, "{}", out.describe());
+    let doc: Value = serde_json::from_str(&out.stdout).expect("--json prints JSON");
+    assert_eq!(doc["verdict"], "different");
+    let differing = &doc["differing"][0];
+    assert_eq!(differing["path"], "stamp.txt");
+    let builds = differing["builds"].as_array().unwrap();
+    assert_ne!(builds[0]["sha256"], builds[1]["sha256"]);
+    assert_eq!(builds[0]["size"].as_u64(), Some(23));
+    let programs = doc["programs"].as_array().unwrap();
+    assert!(
+        programs.iter().any(|p| text(p, "exe").ends_with("/date")),
+        "date not named: {programs:?}"
+    );
+    let plain = detbuild_in(&dir, &["check", "--epoch", EPOCH, "--", "make", "-s"]);
+    assert!(
+        plain
+            .stdout
+            .contains("  stamp.txt\n    run 1    23 bytes  sha256:"),
+        "{}",
+        plain.stdout
+    );
+    assert!(
+        plain.stdout.contains("/date: 1 clock reads"),
+        "{}",
+        plain.stdout
+    );
+}
+
+// Promise: a build that fails in one copy makes check exit 2 and show the tail of both
+// builds' logs.
+#[test]
+fn check_exits_2_with_both_logs_when_a_build_fails_in_one_copy() {
+    let dir = tempdir("check-fail").join("src");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("build.sh"),
+        "echo \"log line from $PWD\"\ncase $PWD in */run2*) echo 'cc: error: broken' >&2; exit 3;; esac\necho x > out\n",
+    )
+    .unwrap();
+    let out = detbuild_in(&dir, &["check", "--epoch", EPOCH, "--", "sh", "build.sh"]);
+    assert_eq!(out.code(), 2, "{}", out.describe());
+    assert!(
+        out.stderr
+            .contains("run 2: the build failed (exit status: 3)"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("--- run 1 log"), "{}", out.stderr);
+    assert!(out.stderr.contains("--- run 2 log"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("/run1/src"),
+        "run 1's log tail missing: {}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("cc: error: broken"), "{}", out.stderr);
+}
+
+// Promise: bad arguments to check, record and report exit 2 with one clear line, and record
+// writes nothing.
+#[test]
+fn bad_evidence_arguments_exit_2_with_a_clear_message() {
+    let dir = tempdir("evidence-args");
+    let manifest = dir.join("m.json");
+    let bad = dir.join("bad.jsonl");
+    std::fs::write(&bad, "{\"event\":\"exit\"}\nnot json\n").unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["check"], "no command given; usage: detbuild check"),
+        (
+            &["check", "--runs", "1", "--", "true"],
+            "--runs 1: at least 2 builds",
+        ),
+        (
+            &["check", "--src", "/nonexistent/src", "--", "true"],
+            "--src /nonexistent/src: not a directory",
+        ),
+        (
+            &["check", "--artifact", "[", "--", "true"],
+            "--artifact \"[\"",
+        ),
+        (
+            &["check", "--against", "/nonexistent/m.json", "--", "true"],
+            "--against /nonexistent/m.json",
+        ),
+        (
+            &["record", manifest.to_str().unwrap()],
+            "no command given; usage: detbuild record",
+        ),
+        (
+            &["report", bad.to_str().unwrap()],
+            "bad.jsonl:2: not an audit line",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = detbuild_in(&dir, args);
+        assert_eq!(out.code(), 2, "{args:?}: {}", out.describe());
+        assert!(out.stderr.contains(message), "{args:?}: {}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {}", out.stderr);
+    }
+    assert!(!manifest.exists());
+}
+
+// Promise: `detbuild record FILE -- make` writes a manifest (settings, programs with their
+// Debian packages, artifact hashes) that `detbuild check --against FILE -- make` rebuilds
+// identically; with one recorded hash tampered with, check --against exits 1 naming that file.
+#[test]
+fn record_and_check_against_round_trip_and_name_a_tampered_artifact() {
+    if !require_tool("make", "make") || !require_tool("python3", "python3") {
+        return;
+    }
+    let dir = hello_copy("record-hello");
+    let manifest = dir.join("../manifest.json");
+    let m = manifest.to_str().unwrap();
+    let rec = detbuild_in(&dir, &["record", m, "--epoch", EPOCH, "--", "make", "-s"]);
+    assert_eq!(rec.code(), 0, "{}", rec.describe());
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    assert_eq!(doc["format"], "detbuild-record/1");
+    assert_eq!(
+        doc["settings"]["epoch"].as_i64(),
+        Some(EPOCH.parse().unwrap())
+    );
+    assert_eq!(doc["settings"]["epoch_source"], "--epoch");
+    assert_eq!(
+        doc["detbuild"]["shim_sha256"].as_str().map(str::len),
+        Some(64)
+    );
+    assert!(
+        doc["artifacts"]["out/hello"]["sha256"].is_string(),
+        "{doc:#}"
+    );
+    let programs = doc["programs"].as_array().unwrap();
+    let make = programs
+        .iter()
+        .find(|p| text(p, "path").ends_with("/make"))
+        .expect("make in programs");
+    if have_tools(&["dpkg"], "dpkg") {
+        assert_eq!(make["package"], "make", "{make}");
+        assert!(make["version"].is_string());
+    }
+    // Rebuilt with no --epoch: the manifest's settings are used.
+    let again = detbuild_in(&dir, &["check", "--against", m, "--", "make", "-s"]);
+    assert_eq!(again.code(), 0, "{}", again.describe());
+    assert!(again
+        .stdout
+        .starts_with("reproducible: 6 artifacts identical in recorded, rebuilt"));
+    // Tamper with one recorded hash.
+    let hash = doc["artifacts"]["out/hello"]["sha256"].as_str().unwrap();
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace(hash, &"0".repeat(64))).unwrap();
+    let tampered = detbuild_in(&dir, &["check", "--against", m, "--", "make", "-s"]);
+    assert_eq!(tampered.code(), 1, "{}", tampered.describe());
+    assert!(
+        tampered.stdout.starts_with("NOT reproducible: 1 of 6"),
+        "{}",
+        tampered.stdout
+    );
+    assert!(
+        tampered.stdout.contains("\n  out/hello\n"),
+        "{}",
+        tampered.stdout
+    );
 }

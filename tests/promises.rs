@@ -8,10 +8,10 @@ mod common;
 mod bench;
 /// The wall clock.
 mod clock;
-/// examples/hello built with make -j4.
-mod example;
 /// The audit, `detbuild check`, `detbuild record`.
 mod evidence;
+/// examples/hello built with make -j4.
+mod example;
 /// Every way a process starts keeps the shim: exec*, spawn, system, popen, cleared envs.
 mod exec;
 /// Virtual files (random devices however spelled) and duplicated descriptors.

@@ -104,6 +104,12 @@ pub enum Mode {
         /// The audit file.
         file: PathBuf,
     },
+    /// Build twice in fresh copies under varied conditions and compare the artifacts: exit 0
+    /// identical, 1 different (naming the files), 2 trouble.
+    Check(crate::check::CheckArgs),
+    /// Build once in a fresh copy and write a manifest (settings, programs, artifact hashes)
+    /// that `detbuild check --against FILE` rebuilds and compares with.
+    Record(crate::record::RecordArgs),
 }
 
 /// Syntax of `detbuild env`.

@@ -7,15 +7,19 @@
 //! Exit status: the command's own; 127 command not found; 126 not executable; 128+N when the
 //! command dies of signal N; 2 for detbuild's own errors (bad flags, config, epoch, missing shim).
 
+mod check;
 mod cli;
+mod compare;
 mod config;
 mod epoch;
 mod error;
 mod layout;
 mod normalize;
 mod plan;
+mod record;
 mod report;
 mod run;
+mod tree;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -31,8 +31,6 @@ pub struct Proc {
     pub event: String,
     /// The executable (`/proc/self/exe`).
     pub exe: String,
-    /// The command line.
-    pub argv: Vec<String>,
     /// `active` or `transparent`.
     pub mode: String,
     /// The clock switch: `fake` or `real`.
@@ -47,10 +45,6 @@ pub struct Proc {
     pub real_random_calls: u64,
     /// Execs of static or Go programs.
     pub static_execs: u64,
-    /// The process key (absent when transparent).
-    pub key: Option<String>,
-    /// The exec target of an `exec` line.
-    pub target: Option<String>,
 }
 
 fn count(v: &Value, object: &str, names: &[&str]) -> u64 {
@@ -98,11 +92,6 @@ impl Proc {
         Proc {
             event: text(v, "event"),
             exe: text(v, "exe"),
-            argv: v
-                .get("argv")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
-                .unwrap_or_default(),
             mode: text(v, "mode"),
             clock: text(v, "clock"),
             real_random_calls: if random == "real" { random_calls } else { 0 },
@@ -110,14 +99,16 @@ impl Proc {
             wall_reads: wall,
             random_bytes,
             static_execs: v.get("static_execs").and_then(Value::as_u64).unwrap_or(0),
-            key: v.get("key").and_then(Value::as_str).map(String::from),
-            target: v.get("target").and_then(Value::as_str).map(String::from),
         }
     }
 
     /// The policy in one word: `fake`, `real clock`, `real random`, `transparent`.
     pub fn policy(&self) -> &'static str {
-        match (self.mode.as_str(), self.clock.as_str(), self.random.as_str()) {
+        match (
+            self.mode.as_str(),
+            self.clock.as_str(),
+            self.random.as_str(),
+        ) {
             ("transparent", _, _) => "transparent",
             (_, "fake", "fake") => "fake",
             (_, "real", "fake") => "real clock",
@@ -210,17 +201,28 @@ pub fn summary(procs: &[Proc]) -> String {
     let statics: u64 = rows.values().map(|r| r.statics).sum();
     let _ = writeln!(out, "read the wall clock: {}", list(&time));
     let _ = writeln!(out, "consumed randomness: {}", list(&random));
-    let _ = writeln!(out, "ran transparent (real clock and randomness): {}", list(&transparent));
+    let _ = writeln!(
+        out,
+        "ran transparent (real clock and randomness): {}",
+        list(&transparent)
+    );
     let _ = writeln!(
         out,
         "execs of unshimmed (static or Go) programs: {statics}{}",
-        if statics > 0 { " (the shim warned about each on stderr)" } else { "" }
+        if statics > 0 {
+            " (the shim warned about each on stderr)"
+        } else {
+            ""
+        }
     );
     out
 }
 
 fn names<'a>(rows: &BTreeMap<&'a str, Row>, keep: impl Fn(&Row) -> bool) -> Vec<&'a str> {
-    rows.iter().filter(|(_, r)| keep(r)).map(|(e, _)| *e).collect()
+    rows.iter()
+        .filter(|(_, r)| keep(r))
+        .map(|(e, _)| *e)
+        .collect()
 }
 
 fn list(names: &[&str]) -> String {
@@ -251,10 +253,16 @@ mod tests {
         )
         .unwrap();
         let p = Proc::from_json(&v);
-        assert_eq!((p.wall_reads, p.random_bytes, p.real_random_calls), (3, 16, 3));
+        assert_eq!(
+            (p.wall_reads, p.random_bytes, p.real_random_calls),
+            (3, 16, 3)
+        );
         assert_eq!(p.policy(), "real random");
         let s = summary(&[p]);
         assert!(s.contains("read the wall clock: /bin/x"), "{s}");
-        assert!(s.contains("execs of unshimmed (static or Go) programs: 1"), "{s}");
+        assert!(
+            s.contains("execs of unshimmed (static or Go) programs: 1"),
+            "{s}"
+        );
     }
 }

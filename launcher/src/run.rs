@@ -5,8 +5,8 @@ use crate::config::{self, Config};
 use crate::epoch::{self, Source};
 use crate::error::Error;
 use crate::plan::{self, Plan};
-use detbuild_core::settings::REPORT_VAR;
 use crate::{fail, layout};
+use detbuild_core::settings::REPORT_VAR;
 use std::ffi::{OsStr, OsString};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -22,8 +22,11 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
         let (_, _, epoch, _) = settle_epoch(&cli.opts)?;
         return Ok(crate::normalize::main(args, epoch));
     }
-    if let Some(Mode::Report { file }) = &cli.mode {
-        return crate::report::main(file);
+    match &cli.mode {
+        Some(Mode::Report { file }) => return crate::report::main(file),
+        Some(Mode::Check(args)) => return crate::check::main(args, &cli.opts),
+        Some(Mode::Record(args)) => return crate::record::main(args, &cli.opts),
+        _ => {}
     }
     let plan = settle(&cli.opts)?;
     let mut env = plan::child_env(&plan, std::env::var_os("LD_PRELOAD").as_ref());
@@ -56,12 +59,19 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
                 code => Ok(code),
             }
         }
-        Some(Mode::Normalize(_) | Mode::Report { .. }) => unreachable!("handled before settling"),
+        Some(Mode::Normalize(_) | Mode::Report { .. } | Mode::Check(_) | Mode::Record(_)) => {
+            unreachable!("handled before settling")
+        }
     }
 }
 
 /// Loads the config and settles epoch, seed, step and the unshimmed list.
-fn settle(opts: &Opts) -> Result<Plan, Error> {
+pub fn settle(opts: &Opts) -> Result<Plan, Error> {
+    settle_full(opts).map(|(plan, _)| plan)
+}
+
+/// [`settle`], also saying where the epoch came from.
+pub fn settle_full(opts: &Opts) -> Result<(Plan, Source), Error> {
     let (cwd, config, epoch, source) = settle_epoch(opts)?;
     let step_ns = match &opts.step {
         Some(text) => config::validate_step(text).map_err(|m| fail!("--step: {m}"))?,
@@ -97,7 +107,7 @@ fn settle(opts: &Opts) -> Result<Plan, Error> {
             plan.programs.join(" ")
         );
     }
-    Ok(plan)
+    Ok((plan, source))
 }
 
 /// The working directory, the config, and the epoch with where it came from: all that

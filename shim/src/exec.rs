@@ -128,17 +128,15 @@ pub unsafe extern "C" fn execveat(
         check::program(check::Target::At(dir, path, flags));
     }
     let reported = report::before_exec_at(dir, path);
-    let r = with_env(envp, |envp| match real::execveat() {
-        // SAFETY: forwarding the caller's arguments.
-        Some(f) => unsafe { f(dir, path, argv, envp, flags) },
-        // SAFETY: as above.
-        None => {
-            set_errno(
-                -unsafe { sys::execveat(dir, path.cast(), argv.cast(), envp.cast(), flags) }
-                    as c_int,
-            )
-        }
-    });
+    let r =
+        with_env(envp, |envp| match real::execveat() {
+            // SAFETY: forwarding the caller's arguments.
+            Some(f) => unsafe { f(dir, path, argv, envp, flags) },
+            // SAFETY: as above.
+            None => set_errno(-unsafe {
+                sys::execveat(dir, path.cast(), argv.cast(), envp.cast(), flags)
+            } as c_int),
+        });
     report::exec_failed(reported);
     r
 }

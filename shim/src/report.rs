@@ -102,7 +102,11 @@ fn bump(c: &AtomicU64, n: u64) {
 /// Counts one `clock_gettime` read of `id`.
 #[inline(always)]
 pub fn clock(id: libc::clockid_t) {
-    let slot = if (0..12).contains(&id) { id as usize } else { 12 };
+    let slot = if (0..12).contains(&id) {
+        id as usize
+    } else {
+        12
+    };
     bump(&CLOCK_READS[slot], 1);
 }
 
@@ -191,7 +195,14 @@ pub fn before_exec_at(dir: c_int, path: *const c_char) -> bool {
     if dir == libc::AT_FDCWD || name.starts_with(b"/") {
         return before_exec(path);
     }
-    write_line("exec", Some(if name.is_empty() { b"(descriptor)" } else { name }));
+    write_line(
+        "exec",
+        Some(if name.is_empty() {
+            b"(descriptor)"
+        } else {
+            name
+        }),
+    );
     DONE.store(true, Ordering::Relaxed);
     true
 }

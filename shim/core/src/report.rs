@@ -83,7 +83,9 @@ impl<'a> Line<'a> {
 
     /// `"name":"<64 hex digits>"`.
     pub fn key(&mut self, name: &str, key: &Key) -> bool {
-        self.member(name, |l| l.raw(b"\"") && l.raw(&to_hex(key)) && l.raw(b"\""))
+        self.member(name, |l| {
+            l.raw(b"\"") && l.raw(&to_hex(key)) && l.raw(b"\"")
+        })
     }
 
     /// `"name":null`.
@@ -97,11 +99,7 @@ impl<'a> Line<'a> {
     }
 
     /// `"name":{"k":n,...}` for the pairs with a non-zero count (all or nothing).
-    pub fn counts<'n>(
-        &mut self,
-        name: &str,
-        pairs: impl Iterator<Item = (&'n str, u64)>,
-    ) -> bool {
+    pub fn counts<'n>(&mut self, name: &str, pairs: impl Iterator<Item = (&'n str, u64)>) -> bool {
         self.member(name, |l| {
             let mut first = true;
             l.raw(b"{")
@@ -242,11 +240,11 @@ mod tests {
 
     #[test]
     fn non_utf8_bytes_become_escapes_and_utf8_stays() {
-        assert_eq!(text(|l| _ = l.str("p", b"a\xffb")), "{\"p\":\"a\\u00ffb\"}\n");
         assert_eq!(
-            text(|l| _ = l.str("p", "é".as_bytes())),
-            "{\"p\":\"é\"}\n"
+            text(|l| _ = l.str("p", b"a\xffb")),
+            "{\"p\":\"a\\u00ffb\"}\n"
         );
+        assert_eq!(text(|l| _ = l.str("p", "é".as_bytes())), "{\"p\":\"é\"}\n");
     }
 
     #[test]
