@@ -80,6 +80,10 @@ pub fn capture() -> Option<Vars> {
     let (arena, spans) = unsafe { (&mut *SAVED.arena.get(), &mut *SAVED.spans.get()) };
     let mut used = KEY_ENTRY;
     for (ptr, entry) in Environ::current() {
+        // Every name starts with `D` or `L`: most entries are skipped after one byte.
+        if !matches!(entry.first(), Some(b'D' | b'L')) {
+            continue;
+        }
         for (i, name) in NAMES.iter().enumerate() {
             if spans[i].1 != 0 || !entry.starts_with(name) {
                 continue;

@@ -60,12 +60,15 @@ pub fn calls(id: Id) -> u64 {
     CALLS[id as usize].load(Ordering::Relaxed)
 }
 
-/// Every entry's calls, in table order (for the audit).
-pub fn all_calls() -> impl Iterator<Item = (&'static str, u64)> {
-    NAMES
-        .iter()
+/// Every entry's calls, in table order (for the audit). The names come from one
+/// NUL-separated string: an array of `&str` would cost the loader a relocation per entry in
+/// every exec.
+pub fn all_calls() -> impl Iterator<Item = (&'static [u8], u64)> {
+    JOINED
+        .as_bytes()
+        .split(|&b| b == 0)
         .zip(CALLS.iter())
-        .map(|(name, c)| (*name, c.load(Ordering::Relaxed)))
+        .map(|(name, c)| (name, c.load(Ordering::Relaxed)))
 }
 
 /// Sets every call counter back to zero (the audit's fork child and failed exec).
@@ -85,6 +88,8 @@ macro_rules! table {
 
         /// The entries' names, in table order.
         pub const NAMES: &[&str] = &[$(stringify!($name)),*];
+        /// The same names, NUL-separated, in one string.
+        const JOINED: &str = concat!($(stringify!($name), "\0"),*);
         const N: usize = NAMES.len();
         static SLOTS: [AtomicPtr<c_void>; N] = [const { AtomicPtr::new(core::ptr::null_mut()) }; N];
         static CALLS: [AtomicU64; N] = [const { AtomicU64::new(0) }; N];
@@ -206,9 +211,11 @@ table! {
     hook lazy popen(*const c_char, *const c_char) -> *mut FILE;
     real lazy putenv(*mut c_char) -> c_int;
     real lazy setenv(*const c_char, *const c_char, c_int) -> c_int;
-    // report.rs: the audit's line before the process ends (eager: vfork children call them)
-    hook eager _exit(c_int) -> ();
-    hook eager _Exit(c_int) -> ();
+    // report.rs: the audit's line before the process ends (never forwarded: the hooks end
+    // the process with the exit_group syscall, as glibc's _exit does, so a vfork child never
+    // needs a lookup)
+    hook lazy _exit(c_int) -> ();
+    hook lazy _Exit(c_int) -> ();
     // fork.rs
     hook lazy pthread_create(*mut pthread_t, *const pthread_attr_t, Start, *mut c_void) -> c_int;
     hook lazy thrd_create(*mut c_ulong, C11Start, *mut c_void) -> c_int;

@@ -99,16 +99,13 @@ impl<'a> Line<'a> {
     }
 
     /// `"name":{"k":n,...}` for the pairs with a non-zero count (all or nothing).
-    pub fn counts<'n>(&mut self, name: &str, pairs: impl Iterator<Item = (&'n str, u64)>) -> bool {
+    pub fn counts<'n>(&mut self, name: &str, pairs: impl Iterator<Item = (&'n [u8], u64)>) -> bool {
         self.member(name, |l| {
             let mut first = true;
             l.raw(b"{")
                 && pairs.filter(|(_, n)| *n != 0).all(|(k, n)| {
                     let sep = core::mem::replace(&mut first, false);
-                    (sep || l.raw(b","))
-                        && l.string(k.as_bytes())
-                        && l.raw(b":")
-                        && l.number(n as i64)
+                    (sep || l.raw(b",")) && l.string(k) && l.raw(b":") && l.number(n as i64)
                 })
                 && l.raw(b"}")
         })
@@ -250,7 +247,7 @@ mod tests {
     #[test]
     fn counts_skip_zeros_and_strings_split_on_nul() {
         let t = text(|l| {
-            l.counts("c", [("x", 0u64), ("y", 3), ("z", 10)].into_iter());
+            l.counts("c", [(&b"x"[..], 0u64), (b"y", 3), (b"z", 10)].into_iter());
             l.strings("argv", b"cc\0-c\0a b.c\0");
             l.strings("none", b"");
         });
