@@ -72,10 +72,35 @@ pub struct CheckArgs {
 /// One artifact's size and hash in one run (`None`: absent there).
 pub type Seen = Option<(u64, String)>;
 
-/// The settings every run shares.
-pub struct Settled {
-    /// `--epoch`, `--seed`, `--step`, `--config` for the inner detbuild (empty: `--no-shim`).
-    pub flags: Vec<OsString>,
+/// How every run starts the command.
+pub enum Settled {
+    /// Under `detbuild` with these flags (`--epoch`, `--seed`, `--step`, `--config`).
+    Shim(Vec<OsString>),
+    /// `--no-shim`: the command itself, with the shim preloaded only to observe (every
+    /// program transparent: real clock and randomness, no `SOURCE_DATE_EPOCH`) so the audit
+    /// still names the programs that read the clock or randomness.
+    Observe(PathBuf),
+}
+
+/// The environment that preloads the shim as a pure observer (see [`Settled::Observe`]).
+fn observer_env(shim: &Path, root: &Path) -> Vec<(&'static str, OsString)> {
+    let plan = crate::plan::Plan {
+        epoch: 0, // unused: the clock is real
+        seed: "observe".into(),
+        step_ns: detbuild_core::clock::DEFAULT_STEP_NS,
+        fake_clock: false,
+        fake_random: false,
+        programs: Vec::new(),
+        root: root.to_path_buf(),
+        shim: shim.to_path_buf(),
+    };
+    let mut env = crate::plan::child_env(&plan, std::env::var_os("LD_PRELOAD").as_ref());
+    env.retain(|(name, _)| *name != "SOURCE_DATE_EPOCH");
+    env.push((
+        "ASAN_OPTIONS",
+        crate::plan::asan_options(std::env::var_os("ASAN_OPTIONS").as_ref()),
+    ));
+    env
 }
 
 /// What one build produced.
@@ -158,7 +183,7 @@ pub fn build(
     src: &Path,
     entries: &[PathBuf],
     command: &[OsString],
-    shim: Option<&Settled>,
+    how: &Settled,
     globs: &[glob::Pattern],
 ) -> Result<Result<Built, (PathBuf, String)>, Error> {
     let run_dir = run_dir(base, i);
@@ -183,21 +208,26 @@ pub fn build(
     let err = out
         .try_clone()
         .map_err(|e| fail!("{}: {e}", log.display()))?;
-    let mut cmd = match shim {
-        Some(settled) => {
+    let mut cmd = match how {
+        Settled::Shim(flags) => {
             let exe = std::env::current_exe()
                 .map_err(|e| fail!("cannot find detbuild's own executable: {e}"))?;
             let mut cmd = Command::new(exe);
-            cmd.args(&settled.flags)
+            cmd.args(flags)
                 .arg("--report")
                 .arg(&audit)
                 .arg("--")
                 .args(command);
             cmd
         }
-        None => {
+        Settled::Observe(shim) => {
             let mut cmd = Command::new(&command[0]);
             cmd.args(&command[1..]);
+            std::fs::File::create(&audit).map_err(|e| fail!("{}: {e}", audit.display()))?;
+            for (name, value) in observer_env(shim, &dir) {
+                cmd.env(name, value);
+            }
+            cmd.env(detbuild_core::settings::REPORT_VAR, &audit);
             cmd
         }
     };
@@ -255,11 +285,7 @@ pub fn build(
         started.elapsed().as_secs_f64(),
         artifacts.len()
     ));
-    let audit = if shim.is_some() {
-        crate::report::read(&audit).unwrap_or_default()
-    } else {
-        Vec::new()
-    };
+    let audit = crate::report::read(&audit).unwrap_or_default();
     Ok(Ok(Built {
         dir,
         artifacts,
@@ -289,12 +315,10 @@ pub fn main(args: &CheckArgs, opts: &Opts) -> Result<u8, Error> {
         ));
     }
     let settled = if args.no_shim {
-        None
+        Settled::Observe(crate::layout::find_shim()?)
     } else {
         let plan = crate::run::settle(opts)?;
-        Some(Settled {
-            flags: pinned(opts, plan.epoch, &plan.seed)?,
-        })
+        Settled::Shim(pinned(opts, plan.epoch, &plan.seed)?)
     };
     let excludes = Excludes::new(&src, &args.exclude)?;
     let entries = tree::walk(&src, Some(&excludes))?;
@@ -309,7 +333,7 @@ pub fn main(args: &CheckArgs, opts: &Opts) -> Result<u8, Error> {
             &src,
             &entries,
             &args.command,
-            settled.as_ref(),
+            &settled,
             &globs,
         )? {
             Ok(b) => builds.push(b),

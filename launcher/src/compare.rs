@@ -13,17 +13,50 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Programs that consumed time or randomness, with their totals: (exe, wall reads, bytes).
-pub fn suspects(audit: &[Proc]) -> Vec<(String, u64, u64)> {
-    let mut by: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-    for p in audit.iter().filter(|p| p.consumed()) {
-        let e = by.entry(p.exe.as_str()).or_default();
-        e.0 += p.wall_reads;
-        e.1 += p.random_bytes + p.real_random_calls;
+/// A program that consumed time or randomness, with its totals.
+pub struct Suspect {
+    /// The executable.
+    pub exe: String,
+    /// Wall-clock reads.
+    pub wall: u64,
+    /// Bytes served from the stream.
+    pub bytes: u64,
+    /// Randomness calls and device opens answered by the kernel.
+    pub real: u64,
+}
+
+impl Suspect {
+    /// "3 clock reads, 16 random bytes" (the non-zero parts).
+    pub fn what(&self) -> String {
+        let parts = [
+            (self.wall, "clock reads"),
+            (self.bytes, "random bytes"),
+            (self.real, "calls for kernel randomness"),
+        ];
+        let shown: Vec<String> = parts
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} {what}"))
+            .collect();
+        shown.join(", ")
     }
-    by.into_iter()
-        .map(|(e, (w, r))| (e.to_string(), w, r))
-        .collect()
+}
+
+/// The programs that consumed time or randomness, by executable.
+pub fn suspects(audit: &[Proc]) -> Vec<Suspect> {
+    let mut by: BTreeMap<&str, Suspect> = BTreeMap::new();
+    for p in audit.iter().filter(|p| p.consumed()) {
+        let s = by.entry(p.exe.as_str()).or_insert_with(|| Suspect {
+            exe: p.exe.clone(),
+            wall: 0,
+            bytes: 0,
+            real: 0,
+        });
+        s.wall += p.wall_reads;
+        s.bytes += p.random_bytes;
+        s.real += p.real_random_calls;
+    }
+    by.into_values().collect()
 }
 
 fn seen_text(seen: &Seen) -> String {
@@ -97,7 +130,7 @@ pub fn report(
                 "path": p.to_string_lossy(),
                 "builds": seen.iter().map(|s| s.as_ref().map(|(size, h)| json!({"size": size, "sha256": h}))).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
-            "programs": suspects.iter().map(|(e, w, r)| json!({"exe": e, "wall_reads": w, "random": r})).collect::<Vec<_>>(),
+            "programs": suspects.iter().map(|s| json!({"exe": s.exe, "wall_reads": s.wall, "random_bytes": s.bytes, "kernel_random": s.real})).collect::<Vec<_>>(),
         });
         println!("{doc}");
     } else {
@@ -128,7 +161,7 @@ fn print_text(
     paths: &BTreeSet<&PathBuf>,
     differing: &[(&PathBuf, Vec<&Seen>)],
     labels: &[&str],
-    (audit_of, suspects): (&str, &[(String, u64, u64)]),
+    (audit_of, suspects): (&str, &[Suspect]),
     args: &CheckArgs,
     cmd: &[String],
 ) {
@@ -159,14 +192,12 @@ fn print_text(
             println!("    {label:<8} {}", seen_text(s));
         }
     }
-    if args.no_shim {
-        println!("(no audit with --no-shim; run without it to see which programs read the clock or randomness)");
-    } else if suspects.is_empty() {
+    if suspects.is_empty() {
         println!("no program of the build read the wall clock or randomness (audit)");
     } else {
         println!("programs that read the wall clock or randomness (audit of {audit_of}):");
-        for (exe, wall, random) in suspects {
-            println!("  {exe}: {wall} clock reads, {random} random bytes/calls");
+        for s in suspects {
+            println!("  {}: {}", s.exe, s.what());
         }
     }
 }

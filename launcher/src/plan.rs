@@ -21,6 +21,8 @@ pub struct Plan {
     pub seed: String,
     pub step_ns: u64,
     pub fake_clock: bool,
+    /// False only for the observing audit of `check --no-shim` (randomness real for all).
+    pub fake_random: bool,
     /// The per-program list (`MATCH=LETTERS`): the defaults, then the config's entries.
     pub programs: Vec<String>,
     /// The build root (the launcher's working directory).
@@ -42,6 +44,7 @@ pub fn child_env(
         key: root,
         programs: programs.as_bytes(),
         fake_clock: plan.fake_clock,
+        fake_random: plan.fake_random,
     };
     let mut payload = String::new();
     settings
@@ -110,6 +113,7 @@ mod tests {
             seed: "1700000000".into(),
             step_ns: 1_000_000_000,
             fake_clock: true,
+            fake_random: true,
             programs: vec!["make=cr".into(), "openssl:genrsa=r".into()],
             root: "/src/proj".into(),
             shim: "/opt/det/libdetbuild_shim.so".into(),

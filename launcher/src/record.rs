@@ -71,8 +71,8 @@ fn one_build(
     globs: &[glob::Pattern],
 ) -> Result<Result<check::Built, u8>, Error> {
     let entries = tree::walk(src, Some(excludes))?;
-    let settled = Settled { flags };
-    match check::build(0, 1, base, src, &entries, command, Some(&settled), globs)? {
+    let settled = Settled::Shim(flags);
+    match check::build(0, 1, base, src, &entries, command, &settled, globs)? {
         Ok(built) => Ok(Ok(built)),
         Err((log, why)) => {
             eprintln!("detbuild: {why}; last lines of {}:", log.display());

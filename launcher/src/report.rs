@@ -41,7 +41,8 @@ pub struct Proc {
     pub wall_reads: u64,
     /// Bytes of randomness served from the stream.
     pub random_bytes: u64,
-    /// Calls for randomness answered by the kernel (the `random` switch real).
+    /// Calls for randomness and random-device opens answered by the kernel (the `random`
+    /// switch real).
     pub real_random_calls: u64,
     /// Execs of static or Go programs.
     pub static_execs: u64,
@@ -94,7 +95,10 @@ impl Proc {
             exe: text(v, "exe"),
             mode: text(v, "mode"),
             clock: text(v, "clock"),
-            real_random_calls: if random == "real" { random_calls } else { 0 },
+            real_random_calls: if random == "real" { random_calls } else { 0 }
+                + v.get("real_random_opens")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0),
             random,
             wall_reads: wall,
             random_bytes,

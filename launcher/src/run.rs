@@ -93,6 +93,7 @@ pub fn settle_full(opts: &Opts) -> Result<(Plan, Source), Error> {
         seed,
         step_ns,
         fake_clock: config.fake_clock,
+        fake_random: true,
         programs: plan::program_list(&config.programs),
         root: cwd,
         shim: layout::find_shim()?,

@@ -9,7 +9,9 @@
 //! `parent` key it derives from, then the counters: `calls` (the hook table's per-entry
 //! counters), `clocks` (`clock_gettime` reads per clock id; that hook's only counter, so it is
 //! absent from `calls`), `random_bytes` (bytes served from
-//! the stream per entry point) and `static_execs` (execs of programs the shim cannot reach).
+//! the stream per entry point), `real_random_opens` (random devices and uuid files opened
+//! while randomness is real, answered by the kernel) and `static_execs` (execs of programs
+//! the shim cannot reach).
 //! Only non-zero counters are listed. The format is [`detbuild_core::report::Line`]'s.
 //!
 //! Each line counts what happened since the process's previous line (none, or a failed
@@ -72,6 +74,8 @@ pub enum Entry {
 }
 const ENTRIES: &str = "getrandom\0getentropy\0arc4random\0device\0uuid\0tempname";
 static BYTES: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
+/// Opens of random devices and uuid files left to the kernel (randomness real).
+static REAL_OPENS: AtomicU64 = AtomicU64::new(0);
 
 /// Keys for a forked child: (key, parent), set once in the child.
 struct ForkKeys(UnsafeCell<Option<(Key, Key)>>);
@@ -99,6 +103,11 @@ pub fn bytes(entry: Entry, n: usize) {
     bump(&BYTES[entry as usize], n as u64);
 }
 
+/// Counts an open of a random device or uuid file that the kernel answers.
+pub fn real_open() {
+    bump(&REAL_OPENS, 1);
+}
+
 /// Turns the audit on for this process when `DETBUILD_REPORT` is set (from `state::init`,
 /// once, in active and transparent modes).
 pub fn init() {
@@ -123,7 +132,7 @@ fn mine() -> bool {
 
 fn reset() {
     crate::hooks::reset_calls();
-    for c in CLOCK_READS.iter().chain(BYTES.iter()) {
+    for c in CLOCK_READS.iter().chain(BYTES.iter()).chain([&REAL_OPENS]) {
         c.store(0, Ordering::Relaxed);
     }
     exec::STATIC_EXECS.store(0, Ordering::Relaxed);
@@ -230,6 +239,10 @@ fn write_line(event: &str, target: Option<&[u8]>) {
     }
     line.key("parent", &parent);
     line.num("static_execs", exec::static_execs() as i64);
+    line.num(
+        "real_random_opens",
+        REAL_OPENS.load(Ordering::Relaxed) as i64,
+    );
     if let Some(target) = target {
         line.str("target", target);
     }

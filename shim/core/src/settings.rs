@@ -45,6 +45,10 @@ pub struct Settings<'a> {
     pub programs: &'a [u8],
     /// Whether the wall clock is faked (`clock=logical`) or left real (`clock=real`).
     pub fake_clock: bool,
+    /// Whether randomness is faked (the default) or left real for every program
+    /// (`random=real`; with `clock=real` and no `prog=` entries, every process is transparent
+    /// and the shim only observes, for the audit of `detbuild check --no-shim`).
+    pub fake_random: bool,
 }
 
 /// Why a payload was rejected.
@@ -64,6 +68,7 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
     }
     let (mut epoch, mut step_ns, mut key, mut programs) = (None, DEFAULT_STEP_NS, None, &[][..]);
     let mut fake_clock = true;
+    let mut fake_random = true;
     for field in fields {
         let (name, value) = match field.iter().position(|&b| b == b'=') {
             Some(i) => (&field[..i], &field[i + 1..]),
@@ -91,6 +96,13 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
                     _ => return Err(PayloadError::Field("clock")),
                 }
             }
+            b"random" => {
+                fake_random = match value {
+                    b"fake" => true,
+                    b"real" => false,
+                    _ => return Err(PayloadError::Field("random")),
+                }
+            }
             _ => {}
         }
     }
@@ -100,6 +112,7 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
         key: key.ok_or(PayloadError::Field("key"))?,
         programs,
         fake_clock,
+        fake_random,
     })
 }
 
@@ -108,6 +121,7 @@ impl Settings<'_> {
     pub fn policy(&self, argv0: &[u8], arg1: Option<&[u8]>) -> Policy {
         Policy::FAKE
             .with(Source::Clock, self.fake_clock)
+            .with(Source::Random, self.fake_random)
             .resolve(self.programs, argv0, arg1)
     }
 
@@ -124,6 +138,9 @@ impl Settings<'_> {
         )?;
         if !self.fake_clock {
             out.write_str(";clock=real")?;
+        }
+        if !self.fake_random {
+            out.write_str(";random=real")?;
         }
         Ok(())
     }
@@ -177,6 +194,7 @@ mod tests {
             key: root_key(b"s"),
             programs,
             fake_clock: true,
+            fake_random: true,
         }
     }
 
@@ -195,6 +213,16 @@ mod tests {
         s.encode(&mut text).unwrap();
         assert!(text.ends_with(";clock=real"));
         assert_eq!(parse(text.as_bytes()), Ok(s));
+        let s = Settings {
+            fake_random: false,
+            ..s
+        };
+        let mut text = String::new();
+        s.encode(&mut text).unwrap();
+        assert!(text.ends_with(";clock=real;random=real"));
+        assert_eq!(parse(text.as_bytes()), Ok(s));
+        let observe = Settings { programs: b"", ..s };
+        assert!(!observe.policy(b"python3", None).keyed());
     }
 
     #[test]
