@@ -70,7 +70,7 @@ fn the_audit_names_the_programs_that_read_the_clock_in_a_real_build() {
     // Every shimmed process reports: the keyed ones derive from a key another line names or
     // from the run's root.
     assert!(lines.len() >= 15, "{} lines", lines.len());
-    let summary = run(&mut command(detbuild_bin()).arg("report").arg(&file)).ok();
+    let summary = run(command(detbuild_bin()).arg("report").arg(&file)).ok();
     let wall = summary
         .lines()
         .find(|l| l.starts_with("read the wall clock:"))

@@ -55,7 +55,8 @@ unsafe fn run(path: *const c_char, argv: Argv, envp: Envp) -> c_int {
     if shimmed() {
         check::program(check::Target::Path(path));
     }
-    let reported = report::before_exec(path);
+    // SAFETY: an exec path is a NUL-terminated string (caller's contract).
+    let reported = unsafe { report::before_exec(path) };
     let r = match real::execve() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(path, argv, envp) },
@@ -127,7 +128,8 @@ pub unsafe extern "C" fn execveat(
     if shimmed() {
         check::program(check::Target::At(dir, path, flags));
     }
-    let reported = report::before_exec_at(dir, path);
+    // SAFETY: an exec path is a NUL-terminated string (caller's contract).
+    let reported = unsafe { report::before_exec_at(dir, path) };
     let r =
         with_env(envp, |envp| match real::execveat() {
             // SAFETY: forwarding the caller's arguments.

@@ -162,7 +162,10 @@ pub fn at_exit(event: &str) {
 
 /// Before an exec of `path`: writes the `exec` line if the target may run; returns whether
 /// it did, for [`exec_failed`].
-pub fn before_exec(path: *const c_char) -> bool {
+///
+/// # Safety
+/// `path` must be null or a NUL-terminated string.
+pub unsafe fn before_exec(path: *const c_char) -> bool {
     if path.is_null() || !mine() || DONE.load(Ordering::Relaxed) {
         return false;
     }
@@ -178,14 +181,18 @@ pub fn before_exec(path: *const c_char) -> bool {
 
 /// [`before_exec`] for `execveat`: a target relative to another directory descriptor, or the
 /// descriptor itself (`fexecve`), is reported without the `access` check.
-pub fn before_exec_at(dir: c_int, path: *const c_char) -> bool {
+///
+/// # Safety
+/// `path` must be null or a NUL-terminated string.
+pub unsafe fn before_exec_at(dir: c_int, path: *const c_char) -> bool {
     if path.is_null() || !mine() || DONE.load(Ordering::Relaxed) {
         return false;
     }
     // SAFETY: a non-null exec path is a NUL-terminated string.
     let name = unsafe { CStr::from_ptr(path) }.to_bytes();
     if dir == libc::AT_FDCWD || name.starts_with(b"/") {
-        return before_exec(path);
+        // SAFETY: caller's contract.
+        return unsafe { before_exec(path) };
     }
     write_line(
         "exec",
