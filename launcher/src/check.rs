@@ -33,18 +33,26 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-/// `detbuild check` flags.
+/// What to copy and what to compare (shared by `check` and `record`).
 #[derive(Args, Debug)]
-pub struct CheckArgs {
+pub struct TreeArgs {
     /// The source tree to copy (default: the current directory).
     #[arg(long, value_name = "DIR")]
     pub src: Option<PathBuf>,
     /// Leave matching paths out of the copies (repeatable; `.gitignore` is honoured too).
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
-    /// Compare the files matching GLOB (repeatable; default: every file the build made).
+    /// The artifacts: files matching GLOB (repeatable; default: every file the build made).
     #[arg(long, value_name = "GLOB")]
     pub artifact: Vec<String>,
+}
+
+/// `detbuild check` flags.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Source tree and artifacts.
+    #[command(flatten)]
+    pub tree: TreeArgs,
     /// How many builds to compare (at least 2).
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub runs: usize,
@@ -148,8 +156,8 @@ pub fn validate(
     Ok((src, globs))
 }
 
-/// The flags that pin the inner detbuild to `plan`'s epoch and seed (and the given step and
-/// config).
+/// The flags that pin the inner detbuild to `plan`'s epoch and seed (and the given step,
+/// config and `--no-new-privs`).
 pub fn pinned(opts: &Opts, epoch: i64, seed: &str) -> Result<Vec<OsString>, Error> {
     let mut flags: Vec<OsString> = vec![
         "--epoch".into(),
@@ -159,6 +167,9 @@ pub fn pinned(opts: &Opts, epoch: i64, seed: &str) -> Result<Vec<OsString>, Erro
     ];
     if let Some(step) = &opts.step {
         flags.extend(["--step".into(), step.into()]);
+    }
+    if opts.no_new_privs {
+        flags.push("--no-new-privs".into());
     }
     if let Some(config) = &opts.config {
         let abs = std::fs::canonicalize(config)
@@ -304,7 +315,12 @@ pub fn tail(log: &Path, n: usize) -> String {
 /// `detbuild check`: the exit status.
 pub fn main(args: &CheckArgs, opts: &Opts) -> Result<u8, Error> {
     let usage = "detbuild check [OPTIONS] -- COMMAND [ARGS...]";
-    let (src, globs) = validate(&args.command, args.src.as_deref(), &args.artifact, usage)?;
+    let (src, globs) = validate(
+        &args.command,
+        args.tree.src.as_deref(),
+        &args.tree.artifact,
+        usage,
+    )?;
     if let Some(file) = &args.against {
         return crate::record::check_against(file, args, &src, &globs);
     }
@@ -320,7 +336,7 @@ pub fn main(args: &CheckArgs, opts: &Opts) -> Result<u8, Error> {
         let plan = crate::run::settle(opts)?;
         Settled::Shim(pinned(opts, plan.epoch, &plan.seed)?)
     };
-    let excludes = Excludes::new(&src, &args.exclude)?;
+    let excludes = Excludes::new(&src, &args.tree.exclude)?;
     let entries = tree::walk(&src, Some(&excludes))?;
     let base = crate::record::base_dir("detbuild-check-")?;
     let mut builds = Vec::new();

@@ -39,15 +39,9 @@ pub const FORMAT: &str = "detbuild-record/1";
 pub struct RecordArgs {
     /// Where to write the manifest (JSON).
     pub file: PathBuf,
-    /// The source tree to copy (default: the current directory).
-    #[arg(long, value_name = "DIR")]
-    pub src: Option<PathBuf>,
-    /// Leave matching paths out of the copy (repeatable; `.gitignore` is honoured too).
-    #[arg(long, value_name = "GLOB")]
-    pub exclude: Vec<String>,
-    /// Record the files matching GLOB (repeatable; default: every file the build made).
-    #[arg(long, value_name = "GLOB")]
-    pub artifact: Vec<String>,
+    /// Source tree and artifacts.
+    #[command(flatten)]
+    pub tree: check::TreeArgs,
     /// The build command, after `--`.
     #[arg(last = true, value_name = "COMMAND", num_args = 1..)]
     pub command: Vec<OsString>,
@@ -85,9 +79,14 @@ fn one_build(
 /// `detbuild record`: the exit status.
 pub fn main(args: &RecordArgs, opts: &crate::cli::Opts) -> Result<u8, Error> {
     let usage = "detbuild record FILE [OPTIONS] -- COMMAND [ARGS...]";
-    let (src, globs) = check::validate(&args.command, args.src.as_deref(), &args.artifact, usage)?;
+    let (src, globs) = check::validate(
+        &args.command,
+        args.tree.src.as_deref(),
+        &args.tree.artifact,
+        usage,
+    )?;
     let (plan, source) = crate::run::settle_full(opts)?;
-    let excludes = Excludes::new(&src, &args.exclude)?;
+    let excludes = Excludes::new(&src, &args.tree.exclude)?;
     let flags = check::pinned(opts, plan.epoch, &plan.seed)?;
     let base = base_dir("detbuild-record-")?;
     let built = match one_build(&base, &src, &excludes, &args.command, flags, &globs)? {
@@ -136,8 +135,8 @@ pub fn main(args: &RecordArgs, opts: &crate::cli::Opts) -> Result<u8, Error> {
         "host": host(),
         "command": args.command.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>(),
         "src": src.to_string_lossy(),
-        "exclude": args.exclude,
-        "artifact_globs": args.artifact,
+        "exclude": args.tree.exclude,
+        "artifact_globs": args.tree.artifact,
         "programs": packages(&exes),
         "artifacts": artifacts,
     });
@@ -288,7 +287,7 @@ pub fn check_against(
     } else {
         globs.to_vec()
     };
-    let mut exclude = args.exclude.clone();
+    let mut exclude = args.tree.exclude.clone();
     exclude.extend(
         doc["exclude"]
             .as_array()

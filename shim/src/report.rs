@@ -229,7 +229,7 @@ fn write_line(event: &str, target: Option<&[u8]>) {
     let n = unsafe { sys::readlink(c"/proc/self/exe".as_ptr().cast(), &mut exe) };
     line.str("exe", &exe[..n.clamp(0, exe.len() as isize) as usize]);
     let mut argv = [0u8; 2048];
-    line.strings("argv", read_cmdline(&mut argv));
+    line.strings("argv", sys::read_file(c"/proc/self/cmdline", &mut argv));
     let active = state::mode() == state::Mode::Active;
     line.str("mode", if active { b"active" } else { b"transparent" });
     use detbuild_core::policy::Source;
@@ -271,31 +271,6 @@ fn write_line(event: &str, target: Option<&[u8]>) {
         sys::write(fd as i32, out);
         sys::close(fd as i32);
     }
-}
-
-/// `/proc/self/cmdline` into `buf` (cut at its size).
-fn read_cmdline(buf: &mut [u8]) -> &[u8] {
-    // SAFETY: a literal NUL-terminated path.
-    let fd = unsafe {
-        sys::open(
-            c"/proc/self/cmdline".as_ptr().cast(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-            0,
-        )
-    };
-    if fd < 0 {
-        return &[];
-    }
-    let mut len = 0;
-    while len < buf.len() {
-        let n = sys::read(fd as i32, &mut buf[len..]);
-        if n <= 0 {
-            break;
-        }
-        len += n as usize;
-    }
-    sys::close(fd as i32);
-    &buf[..len]
 }
 
 extern "C" fn fini() {

@@ -275,25 +275,5 @@ impl Iterator for ArgIter {
 fn cmdline() -> &'static [u8] {
     // SAFETY: see Scratch.
     let buf = unsafe { &mut *SCRATCH.1.get() };
-    // SAFETY: a literal NUL-terminated path.
-    let fd = unsafe {
-        sys::open(
-            c"/proc/self/cmdline".as_ptr().cast(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-            0,
-        )
-    };
-    if fd < 0 {
-        return b"";
-    }
-    let mut len = 0;
-    while len < buf.len() {
-        let n = sys::read(fd as i32, &mut buf[len..]);
-        if n <= 0 {
-            break;
-        }
-        len += n as usize;
-    }
-    sys::close(fd as i32);
-    &buf[..len]
+    sys::read_file(c"/proc/self/cmdline", buf)
 }
