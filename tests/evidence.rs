@@ -152,7 +152,21 @@ fn check_says_identical_for_hello_under_detbuild_and_names_the_files_without() {
             native.stdout
         );
     }
-    // The shim, preloaded only to observe, names the programs behind the differences.
+    // The shim, preloaded only to observe, names the programs behind the differences: per
+    // file, the command that names it and what it started that read randomness or the clock.
+    let salt: Vec<&str> = native
+        .stdout
+        .lines()
+        .skip_while(|l| *l != "  out/salt.h")
+        .skip(1)
+        .take_while(|l| l.starts_with("    "))
+        .collect();
+    let salt = salt.join("\n");
+    assert!(
+        salt.contains("named by /bin/sh -c echo \"#define SALT"),
+        "{salt}"
+    );
+    assert!(salt.contains("reading  /usr/bin/head: "), "{salt}");
     for program in ["/date: ", "/head: ", "python3"] {
         assert!(
             native.stdout.contains(program),
@@ -204,6 +218,11 @@ fn check_names_the_differing_file_and_the_programs_that_read_the_clock() {
     let builds = differing["builds"].as_array().unwrap();
     assert_ne!(builds[0]["sha256"], builds[1]["sha256"]);
     assert_eq!(builds[0]["size"].as_u64(), Some(23));
+    let readers = differing["readers"].as_array().unwrap();
+    assert!(
+        readers.iter().any(|p| text(p, "exe").ends_with("/date")),
+        "date not behind stamp.txt: {differing}"
+    );
     let programs = doc["programs"].as_array().unwrap();
     assert!(
         programs.iter().any(|p| text(p, "exe").ends_with("/date")),

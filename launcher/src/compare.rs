@@ -1,8 +1,10 @@
 //! Comparing artifacts across builds (for `check` and `check --against`) and printing the
-//! result: a verdict line, the differing files with size and SHA-256 per build, the programs
+//! result: a verdict line, the differing files with size and SHA-256 per build, the commands
+//! that name each file and what they and their children read (`crate::blame`), the programs
 //! the audit shows reading the clock or randomness, and diffoscope's report when installed.
 //! Returns 0 when every artifact matches, 1 otherwise; no artifact at all is an error.
 
+use crate::blame::{self, Suspect};
 use crate::check::{CheckArgs, Seen};
 use crate::error::Error;
 use crate::fail;
@@ -13,50 +15,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A program that consumed time or randomness, with its totals.
-pub struct Suspect {
-    /// The executable.
-    pub exe: String,
-    /// Wall-clock reads.
-    pub wall: u64,
-    /// Bytes served from the stream.
-    pub bytes: u64,
-    /// Randomness calls and device opens answered by the kernel.
-    pub real: u64,
-}
-
-impl Suspect {
-    /// "3 clock reads, 16 random bytes" (the non-zero parts).
-    pub fn what(&self) -> String {
-        let parts = [
-            (self.wall, "clock reads"),
-            (self.bytes, "random bytes"),
-            (self.real, "calls for kernel randomness"),
-        ];
-        let shown: Vec<String> = parts
-            .iter()
-            .filter(|(n, _)| *n > 0)
-            .map(|(n, what)| format!("{n} {what}"))
-            .collect();
-        shown.join(", ")
-    }
-}
-
-/// The programs that consumed time or randomness, by executable.
-pub fn suspects(audit: &[Proc]) -> Vec<Suspect> {
-    let mut by: BTreeMap<&str, Suspect> = BTreeMap::new();
-    for p in audit.iter().filter(|p| p.consumed()) {
-        let s = by.entry(p.exe.as_str()).or_insert_with(|| Suspect {
-            exe: p.exe.clone(),
-            wall: 0,
-            bytes: 0,
-            real: 0,
-        });
-        s.wall += p.wall_reads;
-        s.bytes += p.random_bytes;
-        s.real += p.real_random_calls;
-    }
-    by.into_values().collect()
+fn suspect_json(s: &Suspect) -> serde_json::Value {
+    json!({"exe": s.exe, "wall_reads": s.wall, "random_bytes": s.bytes, "kernel_random": s.real})
 }
 
 fn seen_text(seen: &Seen) -> String {
@@ -117,7 +77,7 @@ pub fn report(
         })
         .filter(|(_, seen)| seen.iter().any(|s| s != &seen[0]))
         .collect();
-    let suspects = suspects(audit);
+    let suspects = blame::suspects(audit);
     let labels: Vec<&str> = columns.iter().map(|(l, _)| l.as_str()).collect();
     if args.json {
         let doc = json!({
@@ -126,11 +86,16 @@ pub fn report(
             "builds": labels,
             "artifacts": paths.len(),
             "shim": !args.no_shim,
-            "differing": differing.iter().map(|(p, seen)| json!({
-                "path": p.to_string_lossy(),
-                "builds": seen.iter().map(|s| s.as_ref().map(|(size, h)| json!({"size": size, "sha256": h}))).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-            "programs": suspects.iter().map(|s| json!({"exe": s.exe, "wall_reads": s.wall, "random_bytes": s.bytes, "kernel_random": s.real})).collect::<Vec<_>>(),
+            "differing": differing.iter().map(|(p, seen)| {
+                let (made_by, readers) = blame::behind(audit, &p.to_string_lossy());
+                json!({
+                    "path": p.to_string_lossy(),
+                    "builds": seen.iter().map(|s| s.as_ref().map(|(size, h)| json!({"size": size, "sha256": h}))).collect::<Vec<_>>(),
+                    "named_by": made_by,
+                    "readers": readers.iter().map(suspect_json).collect::<Vec<_>>(),
+                })
+            }).collect::<Vec<_>>(),
+            "programs": suspects.iter().map(suspect_json).collect::<Vec<_>>(),
         });
         println!("{doc}");
     } else {
@@ -138,7 +103,7 @@ pub fn report(
             &paths,
             &differing,
             &labels,
-            (audit_of, &suspects),
+            (audit_of, audit, &suspects),
             args,
             &cmd,
         );
@@ -161,7 +126,7 @@ fn print_text(
     paths: &BTreeSet<&PathBuf>,
     differing: &[(&PathBuf, Vec<&Seen>)],
     labels: &[&str],
-    (audit_of, suspects): (&str, &[Suspect]),
+    (audit_of, audit, suspects): (&str, &[Proc], &[Suspect]),
     args: &CheckArgs,
     cmd: &[String],
 ) {
@@ -190,6 +155,13 @@ fn print_text(
         println!("  {}", path.display());
         for (label, s) in labels.iter().zip(seen) {
             println!("    {label:<8} {}", seen_text(s));
+        }
+        let (made_by, readers) = blame::behind(audit, &path.to_string_lossy());
+        for line in made_by {
+            println!("    named by {line}");
+        }
+        for r in readers {
+            println!("    reading  {}: {}", r.exe, r.what());
         }
     }
     if suspects.is_empty() {

@@ -7,6 +7,7 @@
 //! Exit status: the command's own; 127 command not found; 126 not executable; 128+N when the
 //! command dies of signal N; 2 for detbuild's own errors (bad flags, config, epoch, missing shim).
 
+mod blame;
 mod check;
 mod cli;
 mod compare;

@@ -29,6 +29,12 @@ pub fn create(file: &Path) -> Result<PathBuf, Error> {
 pub struct Proc {
     /// `exit`, `_exit` or `exec`.
     pub event: String,
+    /// Process id and parent's (to link a process to the programs it started).
+    pub pid: u64,
+    /// The parent's process id.
+    pub ppid: u64,
+    /// The command line.
+    pub argv: Vec<String>,
     /// The executable (`/proc/self/exe`).
     pub exe: String,
     /// `active` or `transparent`.
@@ -92,6 +98,17 @@ impl Proc {
         let random = text(v, "random");
         Proc {
             event: text(v, "event"),
+            pid: v.get("pid").and_then(Value::as_u64).unwrap_or(0),
+            ppid: v.get("ppid").and_then(Value::as_u64).unwrap_or(0),
+            argv: v
+                .get("argv")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| Some(s.as_str()?.to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
             exe: text(v, "exe"),
             mode: text(v, "mode"),
             clock: text(v, "clock"),
