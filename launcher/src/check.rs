@@ -286,6 +286,13 @@ pub fn build(
     } else {
         tree::matching(&dir, globs)?
     };
+    if found.len() >= 1000 {
+        progress(&format!(
+            "run {}/{runs}: hashing {} artifacts",
+            i + 1,
+            found.len()
+        ));
+    }
     let mut artifacts = BTreeMap::new();
     for rel in found {
         artifacts.insert(rel.clone(), tree::hash(&dir.join(&rel))?);

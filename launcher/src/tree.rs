@@ -236,10 +236,19 @@ mod tests {
         std::fs::write(src.path().join("d/a"), "a").unwrap();
         std::fs::write(src.path().join("b"), "b").unwrap();
         std::os::unix::fs::symlink("b", src.path().join("l")).unwrap();
+        let fifo =
+            std::ffi::CString::new(src.path().join("p").into_os_string().into_encoded_bytes())
+                .unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
         let entries = walk(src.path(), None).unwrap();
         let out = dst.path().join("t");
         let copy = copy(src.path(), &out, &entries, true).unwrap();
         assert_eq!(copy.stamps.len(), 3);
+        assert_eq!(copy.skipped, 1, "the fifo is skipped, not opened");
+        assert!(std::fs::symlink_metadata(out.join("l"))
+            .unwrap()
+            .is_symlink());
         std::fs::write(out.join("new"), "n").unwrap();
         std::fs::remove_file(out.join("b")).unwrap();
         std::fs::write(out.join("b"), "bb").unwrap();
