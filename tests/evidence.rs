@@ -376,3 +376,22 @@ fn record_and_check_against_round_trip_and_name_a_tampered_artifact() {
         tampered.stdout
     );
 }
+
+// Promise: a build that clears the environment (`env -i`) still reports: exec repair puts
+// DETBUILD_REPORT back with detbuild's other variables, so the cleared child writes its line.
+#[test]
+fn the_audit_survives_a_cleared_environment() {
+    let file = tempdir("audit-env-i").join("audit.jsonl");
+    run(&mut det(
+        &["--epoch", EPOCH, "--report", file.to_str().unwrap()],
+        &["env", "-i", "date", "+%s"],
+    ))
+    .ok();
+    let lines = audit_lines(&file);
+    let date = lines
+        .iter()
+        .find(|l| text(l, "exe").ends_with("/date"))
+        .unwrap_or_else(|| panic!("no line from date after env -i: {lines:#?}"));
+    assert_eq!(num(date, &["clocks", "realtime"]), 1, "{date}");
+    assert!(lines.iter().any(|l| text(l, "target").ends_with("/date")));
+}
