@@ -14,6 +14,8 @@ mod coherence;
 mod cpus;
 /// Directory listings in byte-wise order: readdir & co, scandir, glob, fts, nftw, tools.
 mod dirs;
+/// The audit, `detbuild check`, `detbuild record`.
+mod evidence;
 /// examples/hello built with make -j4.
 mod example;
 /// Every way a process starts keeps the shim: exec*, spawn, system, popen, cleared envs.

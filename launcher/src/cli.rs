@@ -62,6 +62,12 @@ pub struct Cli {
     #[arg(long, value_name = "GLOB")]
     pub normalize: Vec<String>,
 
+    /// Audit: every process of the tree appends one JSON line to FILE (emptied first) saying
+    /// what it read (clock, randomness) and under which policy; `detbuild report FILE`
+    /// summarizes it.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
     /// The command to run, after `--`.
     #[arg(last = true, value_name = "COMMAND", num_args = 1..)]
     pub command: Vec<OsString>,
@@ -129,6 +135,18 @@ pub enum Mode {
     },
     /// Rewrite archives canonically: times clamped to the epoch, owners root (see --help).
     Normalize(crate::normalize::NormalizeArgs),
+    /// Summarize an audit written by `detbuild --report FILE -- CMD`: which programs read the
+    /// clock, consumed randomness, ran transparent, exec'd unshimmed programs.
+    Report {
+        /// The audit file.
+        file: PathBuf,
+    },
+    /// Build twice in fresh copies under varied conditions and compare the artifacts: exit 0
+    /// identical, 1 different (naming the files), 2 trouble.
+    Check(crate::check::CheckArgs),
+    /// Build once in a fresh copy and write a manifest (settings, programs, artifact hashes)
+    /// that `detbuild check --against FILE` rebuilds and compares with.
+    Record(crate::record::RecordArgs),
 }
 
 /// Syntax of `detbuild env`.

@@ -10,7 +10,10 @@
 //! command dies of signal N; 2 for detbuild's own errors (bad flags, config, epoch, missing or
 //! unloadable shim). 126 also covers a directory given as the command.
 
+mod blame;
+mod check;
 mod cli;
+mod compare;
 mod config;
 mod epoch;
 mod error;
@@ -20,9 +23,12 @@ mod isolate;
 mod layout;
 mod normalize;
 mod plan;
+mod record;
+mod report;
 mod run;
 mod sections;
 mod spawn;
+mod tree;
 
 use std::process::ExitCode;
 

@@ -28,6 +28,8 @@ pub struct Plan {
     pub seed: String,
     pub step_ns: u64,
     pub fake_clock: bool,
+    /// False only for the observing audit of `check --no-shim` (randomness real for all).
+    pub fake_random: bool,
     /// The per-program list (`MATCH=LETTERS`): the defaults, then the config's entries.
     pub programs: Vec<String>,
     /// The build root (the launcher's working directory).
@@ -109,6 +111,7 @@ pub fn child_env(
         host: plan.host,
         cpus: plan.cpus,
         identity: plan.identity,
+        fake_random: plan.fake_random,
     };
     let mut payload = String::new();
     settings
@@ -177,6 +180,7 @@ mod tests {
             seed: "1700000000".into(),
             step_ns: 1_000_000_000,
             fake_clock: true,
+            fake_random: true,
             programs: vec!["make=cr".into(), "openssl:genrsa=r".into()],
             root: "/src/proj".into(),
             shim: "/opt/det/libdetbuild_shim.so".into(),

@@ -6,6 +6,7 @@ use crate::epoch::{self, Source};
 use crate::error::Error;
 use crate::plan::{self, Plan};
 use crate::{fail, guard, handoff, layout, say, spawn};
+use detbuild_core::settings::REPORT_VAR;
 use std::ffi::OsString;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -15,6 +16,12 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
     if let Some(Mode::Normalize(args)) = &cli.mode {
         let (_, _, epoch, _) = settle_epoch(&cli.opts)?;
         return Ok(crate::normalize::main(args, epoch));
+    }
+    match &cli.mode {
+        Some(Mode::Report { file }) => return crate::report::main(file),
+        Some(Mode::Check(args)) => return crate::check::main(args, &cli.opts),
+        Some(Mode::Record(args)) => return crate::record::main(args, &cli.opts),
+        _ => {}
     }
     let plan = settle(&cli.opts)?;
     let mut env = plan::child_env(&plan, std::env::var_os("LD_PRELOAD").as_ref());
@@ -49,6 +56,9 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
                 // the bind mount does; make them see the build path.
                 env.push(("PWD", p.into()));
             }
+            if let Some(file) = &cli.report {
+                env.push((REPORT_VAR, crate::report::create(file)?.into_os_string()));
+            }
             let id = handoff::fresh_id();
             handoff::name_table(&mut env, &id);
             let code = crate::isolate::run(plan.namespaces, &plan.host, build_path, || {
@@ -63,12 +73,19 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
                 code => Ok(code),
             }
         }
-        Some(Mode::Normalize(_)) => unreachable!("handled before settling"),
+        Some(Mode::Normalize(_) | Mode::Report { .. } | Mode::Check(_) | Mode::Record(_)) => {
+            unreachable!("handled before settling")
+        }
     }
 }
 
 /// Loads the config and settles epoch, seed, step and the unshimmed list.
-fn settle(opts: &Opts) -> Result<Plan, Error> {
+pub fn settle(opts: &Opts) -> Result<Plan, Error> {
+    settle_full(opts).map(|(plan, _)| plan)
+}
+
+/// [`settle`], also saying where the epoch came from.
+pub fn settle_full(opts: &Opts) -> Result<(Plan, Source), Error> {
     let (cwd, config, epoch, source) = settle_epoch(opts)?;
     let step_ns = match &opts.step {
         Some(text) => config::validate_step(text).map_err(|m| fail!("--step: {m}"))?,
@@ -95,6 +112,7 @@ fn settle(opts: &Opts) -> Result<Plan, Error> {
         seed,
         step_ns,
         fake_clock: config.fake_clock,
+        fake_random: true,
         programs: plan::program_list(&config.programs),
         root: match &opts.build_path {
             Some(p) if p.is_absolute() => p.clone(),
@@ -142,7 +160,7 @@ fn settle(opts: &Opts) -> Result<Plan, Error> {
             plan.programs.join(" ")
         );
     }
-    Ok(plan)
+    Ok((plan, source))
 }
 
 /// The working directory, the config, and the epoch with where it came from: all that

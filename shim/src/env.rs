@@ -28,11 +28,12 @@ const ARENA: usize = 16 * 1024;
 const KEY_ENTRY: usize = b"DETBUILD_KEY=".len() + 64 + 1;
 
 /// The saved variables, in this order.
-pub const NAMES: [&[u8]; 4] = [
+pub const NAMES: [&[u8]; 5] = [
     b"DETBUILD=",
     b"DETBUILD_ROOT=",
     b"DETBUILD_KEY=",
     b"LD_PRELOAD=",
+    b"DETBUILD_REPORT=",
 ];
 /// Index of `DETBUILD=` in [`NAMES`] and [`saved`].
 pub const PAYLOAD: usize = 0;
@@ -42,6 +43,10 @@ pub const ROOT: usize = 1;
 pub const KEY: usize = 2;
 /// Index of `LD_PRELOAD=`.
 pub const PRELOAD: usize = 3;
+/// Index of `DETBUILD_REPORT=` (the audit file, see `report`).
+pub const REPORT: usize = 4;
+/// The entries exec hooks put back when a build removed them, in `EnvScan::has` order.
+pub const RESTORED: [usize; 4] = [PAYLOAD, ROOT, KEY, REPORT];
 
 /// The launcher's variables, as found at init.
 pub struct Vars {
@@ -56,14 +61,14 @@ pub struct Vars {
 struct Saved {
     arena: UnsafeCell<[u8; ARENA]>,
     /// Start and length of each entry of [`NAMES`] in the arena (length 0: absent).
-    spans: UnsafeCell<[(usize, usize); 4]>,
+    spans: UnsafeCell<[(usize, usize); NAMES.len()]>,
 }
 // SAFETY: written only during init by the thread holding the init state (see state.rs), read
 // only after init has been published.
 unsafe impl Sync for Saved {}
 static SAVED: Saved = Saved {
     arena: UnsafeCell::new([0; ARENA]),
-    spans: UnsafeCell::new([(0, 0); 4]),
+    spans: UnsafeCell::new([(0, 0); NAMES.len()]),
 };
 /// The live `DETBUILD_KEY=` entry in `environ`, for the in-place rewrite.
 static LIVE_KEY: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
@@ -75,6 +80,10 @@ pub fn capture() -> Option<Vars> {
     let (arena, spans) = unsafe { (&mut *SAVED.arena.get(), &mut *SAVED.spans.get()) };
     let mut used = KEY_ENTRY;
     for (ptr, entry) in Environ::current() {
+        // Every name starts with `D` or `L`: most entries are skipped after one byte.
+        if !matches!(entry.first(), Some(b'D' | b'L')) {
+            continue;
+        }
         for (i, name) in NAMES.iter().enumerate() {
             if spans[i].1 != 0 || !entry.starts_with(name) {
                 continue;
@@ -135,7 +144,7 @@ pub fn publish_key(key: &Key) {
 }
 
 /// The saved `NAME=value` entries in the order of [`NAMES`], each empty if it was absent.
-pub fn saved() -> [&'static [u8]; 4] {
+pub fn saved() -> [&'static [u8]; NAMES.len()] {
     // SAFETY: the arena is static; after init it is no longer written.
     unsafe {
         let (arena, spans) = (&*SAVED.arena.get(), &*SAVED.spans.get());

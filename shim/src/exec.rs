@@ -36,7 +36,7 @@ pub mod path;
 
 use crate::clock::set_errno;
 use crate::hooks::{count, Id};
-use crate::{env, handoff, real, sys};
+use crate::{env, handoff, real, report, sys};
 use core::ffi::{c_char, c_int};
 use core::sync::atomic::Ordering;
 use envp::{shimmed, with_env, Envp};
@@ -63,12 +63,16 @@ unsafe fn run(path: *const c_char, argv: Argv, envp: Envp) -> c_int {
     if shimmed() {
         check::program(check::Target::Path(path));
     }
-    match real::execve() {
+    // SAFETY: an exec path is a NUL-terminated string (caller's contract).
+    let reported = unsafe { report::before_exec(path) };
+    let r = match real::execve() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(path, argv, envp) },
         // SAFETY: as above.
         None => set_errno(-unsafe { sys::execve(path.cast(), argv.cast(), envp.cast()) } as c_int),
-    }
+    };
+    report::exec_failed(reported);
+    r
 }
 
 /// Repaired environment, checked program, then the real call.
@@ -137,7 +141,9 @@ pub unsafe extern "C" fn execveat(
     if shimmed() {
         check::program(check::Target::At(dir, path, flags));
     }
-    with_env(envp, Program { path, argv }, |envp| {
+    // SAFETY: an exec path is a NUL-terminated string (caller's contract).
+    let reported = unsafe { report::before_exec_at(dir, path) };
+    let r = with_env(envp, Program { path, argv }, |envp| {
         match real::execveat() {
             // SAFETY: forwarding the caller's arguments.
             Some(f) => unsafe { f(dir, path, argv, envp, flags) },
@@ -146,7 +152,9 @@ pub unsafe extern "C" fn execveat(
                 sys::execveat(dir, path.cast(), argv.cast(), envp.cast(), flags)
             } as c_int),
         }
-    })
+    });
+    report::exec_failed(reported);
+    r
 }
 
 /// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`, as glibc implements it; `EINVAL` for a

@@ -193,6 +193,7 @@ pub unsafe fn around_fork(fork_fn: impl FnOnce() -> isize) -> isize {
         let pid = fork_fn();
         if pid == 0 {
             handoff::forked();
+            crate::report::forked(None);
         }
         return pid;
     };
@@ -207,6 +208,7 @@ pub unsafe fn around_fork(fork_fn: impl FnOnce() -> isize) -> isize {
             t.set(&key, t.clock_ns.load(Ordering::Relaxed));
         }
         thread::after_fork(t, n);
+        crate::report::forked(Some((*t.key(), key)));
     }
     pid
 }

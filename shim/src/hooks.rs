@@ -54,9 +54,28 @@ pub fn count(id: Id) {
     c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
 }
 
-/// Calls of entry `id` so far in this process (inherited across `fork`, reset by `exec`).
+/// Calls of entry `id` so far in this process (reset by `exec`, and by the audit in a forked
+/// child and after a failed exec it reported).
 pub fn calls(id: Id) -> u64 {
     CALLS[id as usize].load(Ordering::Relaxed)
+}
+
+/// Every entry's calls, in table order (for the audit). The names come from one
+/// NUL-separated string: an array of `&str` would cost the loader a relocation per entry in
+/// every exec.
+pub fn all_calls() -> impl Iterator<Item = (&'static [u8], u64)> {
+    JOINED
+        .as_bytes()
+        .split(|&b| b == 0)
+        .zip(CALLS.iter())
+        .map(|(name, c)| (name, c.load(Ordering::Relaxed)))
+}
+
+/// Sets every call counter back to zero (the audit's fork child and failed exec).
+pub fn reset_calls() {
+    for c in &CALLS {
+        c.store(0, Ordering::Relaxed);
+    }
 }
 
 macro_rules! table {
@@ -69,6 +88,8 @@ macro_rules! table {
 
         /// The entries' names, in table order.
         pub const NAMES: &[&str] = &[$(stringify!($name)),*];
+        /// The same names, NUL-separated, in one string.
+        const JOINED: &str = concat!($(stringify!($name), "\0"),*);
         const N: usize = NAMES.len();
         static SLOTS: [AtomicPtr<c_void>; N] = [const { AtomicPtr::new(core::ptr::null_mut()) }; N];
         static CALLS: [AtomicU64; N] = [const { AtomicU64::new(0) }; N];
@@ -195,6 +216,12 @@ table! {
     hook lazy popen(*const c_char, *const c_char) -> *mut FILE;
     real lazy putenv(*mut c_char) -> c_int;
     real lazy setenv(*const c_char, *const c_char, c_int) -> c_int;
+    // reap.rs: the final clock and the audit line (report.rs) before the process ends (never
+    // forwarded: the hooks end
+    // the process with the exit_group syscall, as glibc's _exit does, so a vfork child never
+    // needs a lookup)
+    hook lazy _exit(c_int) -> ();
+    hook lazy _Exit(c_int) -> ();
     // fork.rs
     hook lazy pthread_create(*mut pthread_t, *const pthread_attr_t, Start, *mut c_void) -> c_int;
     hook lazy thrd_create(*mut c_ulong, C11Start, *mut c_void) -> c_int;
@@ -291,8 +318,6 @@ table! {
     hook eager wait3(*mut c_int, c_int, *mut c_void) -> pid_t;
     hook eager wait4(pid_t, *mut c_int, c_int, *mut c_void) -> pid_t;
     hook eager waitid(c_int, c_uint, *mut libc::siginfo_t, c_int) -> c_int;
-    hook eager _exit(c_int) -> ();
-    hook eager _Exit(c_int) -> ();
     // timer.rs
     hook lazy timerfd_create(clockid_t, c_int) -> c_int;
     hook lazy timerfd_settime(c_int, c_int, *const itimerspec, *mut itimerspec) -> c_int;

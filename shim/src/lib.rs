@@ -56,6 +56,7 @@ pub mod identity;
 pub mod poll;
 pub mod random;
 pub mod reap;
+pub mod report;
 pub mod stat;
 pub mod state;
 pub mod sys;

@@ -12,6 +12,7 @@
 //! inactive.
 
 use crate::hooks::{count, Id};
+use crate::report::{self, Entry};
 use crate::{clock::set_errno, real, state, sys, thread};
 use core::ffi::{c_int, c_uint, c_void};
 use core::sync::atomic::Ordering;
@@ -48,6 +49,7 @@ pub unsafe extern "C" fn getrandom(buf: *mut c_void, len: usize, flags: c_uint) 
     count(Id::getrandom);
     if let Some(p) = state::random() {
         let n = len.min(GETRANDOM_MAX);
+        report::bytes(Entry::Getrandom, n);
         // SAFETY: caller's contract.
         fill(p, unsafe { as_buf(buf, n) });
         return n as isize;
@@ -78,6 +80,7 @@ pub unsafe extern "C" fn getentropy(buf: *mut c_void, len: usize) -> c_int {
         if len > 256 {
             return set_errno(libc::EIO);
         }
+        report::bytes(Entry::Getentropy, len);
         // SAFETY: caller's contract.
         fill(p, unsafe { as_buf(buf, len) });
         return 0;
@@ -95,6 +98,7 @@ pub extern "C" fn arc4random() -> u32 {
     count(Id::arc4random);
     if let Some(p) = state::random() {
         let mut b = [0u8; 4];
+        report::bytes(Entry::Arc4random, 4);
         fill(p, &mut b);
         return u32::from_le_bytes(b);
     }
@@ -117,6 +121,7 @@ pub extern "C" fn arc4random() -> u32 {
 pub unsafe extern "C" fn arc4random_buf(buf: *mut c_void, len: usize) {
     count(Id::arc4random_buf);
     if let Some(p) = state::random() {
+        report::bytes(Entry::Arc4random, len);
         // SAFETY: caller's contract.
         return fill(p, unsafe { as_buf(buf, len) });
     }

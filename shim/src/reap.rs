@@ -120,32 +120,28 @@ pub unsafe extern "C" fn waitid(
     r
 }
 
-/// Publishes the final clock, then ends the process through `real` (libc's `_exit` or
-/// `_Exit`), or with the raw `exit_group` when libc's function is missing.
-fn leave(real: Option<unsafe extern "C" fn(c_int)>, status: c_int) -> ! {
+/// Publishes the final clock and writes the audit line ([`crate::report`]), then ends the
+/// process with `exit_group`, which is all glibc's `_exit` and `_Exit` do: no lookup of the
+/// real one (a `vfork` child may be the caller, and an eager lookup would cost every exec a
+/// `dlsym`).
+fn leave(status: c_int) -> ! {
     handoff::exiting();
-    if let Some(f) = real {
-        // SAFETY: libc's _exit or _Exit; it does not return.
-        unsafe { f(status) };
-    }
-    loop {
-        // SAFETY: exit_group does not return.
-        unsafe { sys::syscall6(libc::SYS_exit_group, status as usize, 0, 0, 0, 0, 0) };
-    }
+    crate::report::at_exit("_exit");
+    sys::exit_group(status)
 }
 
 /// Publishes the final clock, then the real `_exit`.
 #[no_mangle]
 pub extern "C" fn _exit(status: c_int) -> ! {
     count(Id::_exit);
-    leave(real::_exit(), status)
+    leave(status)
 }
 
 /// As `_exit` (a separate symbol in glibc).
 #[no_mangle]
 pub extern "C" fn _Exit(status: c_int) -> ! {
     count(Id::_Exit);
-    leave(real::_Exit(), status)
+    leave(status)
 }
 
 /// Run by `exit` after the program's handlers: publishes the final clock.

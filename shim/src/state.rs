@@ -47,6 +47,9 @@ pub struct Process {
     pub key: Key,
     /// The run's root key (for values shared by the whole build, like the boot id).
     pub root: Key,
+    /// The key this process's key was derived from (its parent's; the root key for the
+    /// first process). For the audit.
+    pub parent: Key,
     /// What this program gets faked.
     pub policy: Policy,
     /// The host the build sees.
@@ -74,6 +77,7 @@ static PROCESS: Slot = Slot(UnsafeCell::new(Process {
     step_ns: 0,
     key: [0; 32],
     root: [0; 32],
+    parent: [0; 32],
     policy: Policy::FAKE,
     host: Host::UNSET,
     cpus: 0,
@@ -94,6 +98,13 @@ pub fn active() -> Option<&'static Process> {
         }
         _ => None,
     }
+}
+
+/// The process state in active and transparent modes (in transparent mode only the settings
+/// and `parent` are meaningful).
+pub fn process() -> Option<&'static Process> {
+    // SAFETY: see Slot (PROCESS is written before ACTIVE or REAL is published).
+    (mode() != Mode::Inert).then(|| unsafe { &*PROCESS.0.get() })
 }
 
 /// The process state if the shim is active here and fakes the clock.
@@ -222,6 +233,9 @@ pub fn init(args: Args) {
         None => INERT,
     };
     STATE.store(state, Ordering::Release);
+    if state != INERT {
+        crate::report::init();
+    }
 }
 
 fn compute(args: Args) -> Option<(Process, Mode)> {
@@ -239,6 +253,7 @@ fn compute(args: Args) -> Option<(Process, Mode)> {
         step_ns: s.step_ns,
         key: s.key,
         root: s.key,
+        parent: vars.parent.unwrap_or(s.key),
         policy: s.policy_args(argv0, argv.clone()),
         host: s.host,
         cpus: s.cpus.unwrap_or(0),
@@ -251,7 +266,7 @@ fn compute(args: Args) -> Option<(Process, Mode)> {
     if !process.policy.keyed() {
         return Some((process, Mode::Transparent));
     }
-    let parent = vars.parent.unwrap_or(s.key);
+    let parent = process.parent;
     let mut key = ProcessKey::new(&parent, vars.root);
     for arg in argv.restart() {
         key.arg(arg);
@@ -343,25 +358,5 @@ impl Iterator for ArgIter {
 fn cmdline() -> &'static [u8] {
     // SAFETY: see Scratch.
     let buf = unsafe { &mut *SCRATCH.1.get() };
-    // SAFETY: a literal NUL-terminated path.
-    let fd = unsafe {
-        sys::open(
-            c"/proc/self/cmdline".as_ptr().cast(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-            0,
-        )
-    };
-    if fd < 0 {
-        return b"";
-    }
-    let mut len = 0;
-    while len < buf.len() {
-        let n = sys::read(fd as i32, &mut buf[len..]);
-        if n <= 0 {
-            break;
-        }
-        len += n as usize;
-    }
-    sys::close(fd as i32);
-    &buf[..len]
+    sys::read_file(c"/proc/self/cmdline", buf)
 }

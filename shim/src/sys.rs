@@ -485,3 +485,43 @@ pub fn pwrite(fd: i32, buf: &[u8], offset: u64) -> isize {
         )
     }
 }
+
+/// `getpid()`.
+pub fn getpid() -> i32 {
+    // SAFETY: no memory is passed.
+    unsafe { syscall6(libc::SYS_getpid, 0, 0, 0, 0, 0, 0) as i32 }
+}
+
+/// `getppid()`.
+pub fn getppid() -> i32 {
+    // SAFETY: no memory is passed.
+    unsafe { syscall6(libc::SYS_getppid, 0, 0, 0, 0, 0, 0) as i32 }
+}
+
+/// `exit_group(status)`: ends the process.
+pub fn exit_group(status: i32) -> ! {
+    // SAFETY: no memory is passed; the call does not return.
+    unsafe { syscall6(libc::SYS_exit_group, status as usize, 0, 0, 0, 0, 0) };
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// The start of file `path` read into `buf` (up to its size); empty if it cannot be opened.
+pub fn read_file<'b>(path: &core::ffi::CStr, buf: &'b mut [u8]) -> &'b [u8] {
+    // SAFETY: `path` is NUL-terminated.
+    let fd = unsafe { open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC, 0) };
+    if fd < 0 {
+        return &[];
+    }
+    let mut len = 0;
+    while len < buf.len() {
+        let n = read(fd as i32, &mut buf[len..]);
+        if n <= 0 {
+            break;
+        }
+        len += n as usize;
+    }
+    close(fd as i32);
+    &buf[..len]
+}

@@ -51,6 +51,7 @@ unsafe fn generate(p: &state::Process, template: *mut c_char, suffix: c_int, mak
     for _ in 0..ATTEMPTS {
         let mut draw = [0u8; 8];
         random::fill(p, &mut draw);
+        crate::report::bytes(crate::report::Entry::Tempname, draw.len());
         fill(&mut bytes[range.clone()], u64::from_le_bytes(draw));
         let path = template as usize;
         // SAFETY: `template` is a NUL-terminated path; plain integer arguments otherwise.

@@ -100,15 +100,23 @@ pub fn ready(process_key: &Key) -> &'static Thread {
     if t.status.load(Ordering::Acquire) != READY {
         adopt(t, process_key);
     } else if forked_unseen() {
-        // An unseen fork: the parent did not count it, so the index comes from where the
-        // parent stood (see key::unseen_fork_index).
-        let counters = [&t.forks, &t.clock_ns, &t.blocks, &t.files, &t.threads];
-        after_fork(
-            t,
-            unseen_fork_index(&counters.map(|c| c.load(Ordering::Relaxed))),
-        );
+        unseen_fork(t);
     }
     t
+}
+
+/// An unseen fork: the parent did not count it, so the index comes from where the parent
+/// stood (see key::unseen_fork_index). Out of line, to keep [`ready`] small.
+#[cold]
+#[inline(never)]
+fn unseen_fork(t: &Thread) {
+    let counters = [&t.forks, &t.clock_ns, &t.blocks, &t.files, &t.threads];
+    let parent = *t.key();
+    after_fork(
+        t,
+        unseen_fork_index(&counters.map(|c| c.load(Ordering::Relaxed))),
+    );
+    crate::report::forked(Some((*t.key(), parent)));
 }
 
 #[cold]

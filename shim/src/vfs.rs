@@ -97,6 +97,9 @@ fn open_fake(dir: c_int, path: *const c_char, flags: c_int, prefill_len: usize) 
     }
     let file = resolve(dir, path)?;
     if !state::fakes(file.source()) {
+        if file.source() == detbuild_core::policy::Source::Random {
+            crate::report::real_open();
+        }
         return None;
     }
     let cloexec = if flags & libc::O_CLOEXEC != 0 {
@@ -131,7 +134,10 @@ pub fn open_text(content: &[u8], cloexec: libc::c_uint) -> c_int {
 
 /// Opens a random device or a uuid file (switch `random`).
 fn open_random(file: File, cloexec: libc::c_uint, prefill_len: usize) -> Option<c_int> {
-    let p = state::random()?;
+    let Some(p) = state::random() else {
+        crate::report::real_open();
+        return None;
+    };
     let t = thread::ready(&p.key);
     let key = match file {
         File::BootId => child_key(&p.root, Child::File, u64::MAX),
@@ -152,7 +158,10 @@ fn open_random(file: File, cloexec: libc::c_uint, prefill_len: usize) -> Option<
     let fd = fd as c_int;
     let ok = match file {
         File::RandomDevice => prefill(fd, &key, prefill_len),
-        _ => write_all(fd, &table::uuid_text(&stream::block(&key, 0))),
+        _ => {
+            crate::report::bytes(crate::report::Entry::Uuid, 16);
+            write_all(fd, &table::uuid_text(&stream::block(&key, 0)))
+        }
     };
     if !ok || sys::lseek(fd, 0, libc::SEEK_SET) < 0 {
         sys::close(fd);
@@ -167,6 +176,7 @@ fn open_random(file: File, cloexec: libc::c_uint, prefill_len: usize) -> Option<
 }
 
 fn prefill(fd: c_int, key: &Key, len: usize) -> bool {
+    crate::report::bytes(crate::report::Entry::Device, len);
     let mut buf = [0u8; 4096];
     (0..len / buf.len()).all(|i| {
         stream::fill_at(key, (i * buf.len()) as u64, &mut buf);
@@ -342,6 +352,7 @@ pub fn read_random(fd: c_int, buf: *mut c_void, len: usize) -> Option<isize> {
     // SAFETY: buf points to len writable bytes by the caller's contract.
     let out = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), n) };
     stream::fill_at(&key, pos as u64, out);
+    crate::report::bytes(crate::report::Entry::Device, n);
     sys::lseek(fd, pos as i64 + n as i64, libc::SEEK_SET);
     Some(n as isize)
 }

@@ -3,7 +3,7 @@
 //!
 //! Environment. A build may hand `execve` an environment without detbuild's variables (`env
 //! -i`, an empty `envp`, a rewritten `LD_PRELOAD`). [`EnvScan`] reads the entries once and
-//! says which of `DETBUILD`, `DETBUILD_ROOT`, `DETBUILD_KEY` are missing and whether the
+//! says which of `DETBUILD`, `DETBUILD_ROOT`, `DETBUILD_KEY`, `DETBUILD_REPORT` are missing and whether the
 //! `LD_PRELOAD` the loader will use (the *last* entry; ld.so keeps the last one it sees) lists
 //! the shim. [`preload_entry`] writes the repaired `LD_PRELOAD=...` entry: the existing
 //! entries first, then the shim.
@@ -14,7 +14,7 @@
 //! see within the bytes given (program headers past the end, a truncated file) is
 //! [`Kind::Other`]: when unsure, no warning.
 
-use crate::settings::{KEY_VAR, ROOT_VAR, VAR};
+use crate::settings::{KEY_VAR, REPORT_VAR, ROOT_VAR, VAR};
 
 /// The shim's file name; an `LD_PRELOAD` entry with this base name is the shim.
 pub const SHIM_FILE: &[u8] = b"libdetbuild_shim.so";
@@ -27,8 +27,9 @@ const PRELOAD: &[u8] = b"LD_PRELOAD=";
 pub struct EnvScan {
     /// Number of entries.
     pub len: usize,
-    /// Whether `DETBUILD`, `DETBUILD_ROOT`, `DETBUILD_KEY` (in this order) are present.
-    pub has: [bool; 3],
+    /// Whether `DETBUILD`, `DETBUILD_ROOT`, `DETBUILD_KEY`, `DETBUILD_REPORT` (in this order)
+    /// are present.
+    pub has: [bool; 4],
     /// Index of the last `LD_PRELOAD` entry, and whether it lists the shim.
     pub preload: Option<(usize, bool)>,
     /// Whether `ASAN_OPTIONS` is present.
@@ -40,7 +41,7 @@ impl EnvScan {
     pub fn new<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Self {
         let mut scan = EnvScan::default();
         for (i, entry) in entries.into_iter().enumerate() {
-            for (slot, name) in [VAR, ROOT_VAR, KEY_VAR].iter().enumerate() {
+            for (slot, name) in [VAR, ROOT_VAR, KEY_VAR, REPORT_VAR].iter().enumerate() {
                 if is_var(entry, name.as_bytes()) {
                     scan.has[slot] = true;
                 }
@@ -283,7 +284,7 @@ mod tests {
             "LD_PRELOAD=libm.so.6",
         ]);
         assert_eq!(s.len, 6);
-        assert_eq!(s.has, [true, false, false]);
+        assert_eq!(s.has, [true, false, false, false]);
         assert_eq!(s.preload, Some((5, false)));
         assert!(!s.preload_ok());
         assert!(!s.asan);
@@ -292,12 +293,13 @@ mod tests {
         let s = scan(&[
             "DETBUILD_ROOT=/r",
             "DETBUILD_KEY=00",
+            "DETBUILD_REPORT=/tmp/r",
             "LD_PRELOAD=a.so /l/libdetbuild_shim.so",
         ]);
-        assert_eq!(s.has, [false, true, true]);
+        assert_eq!(s.has, [false, true, true, true]);
         assert!(s.preload_ok());
         // An empty value still counts as present: the program set it on purpose.
-        assert_eq!(scan(&["DETBUILD="]).has, [true, false, false]);
+        assert_eq!(scan(&["DETBUILD="]).has, [true, false, false, false]);
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub mod key;
 pub mod normalize;
 pub mod occur;
 pub mod policy;
+pub mod report;
 pub mod settings;
 pub mod stream;
 pub mod tempname;

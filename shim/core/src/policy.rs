@@ -103,6 +103,9 @@ impl Source {
 pub struct Policy(u8);
 
 impl Policy {
+    /// Nothing faked: the shim only observes (`detbuild check --no-shim`).
+    pub const NONE: Policy = Policy(0);
+
     /// The run's default: every source faked but file times and owners.
     pub const FAKE: Policy = Policy(0b11_1111);
 

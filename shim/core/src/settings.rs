@@ -35,6 +35,9 @@ pub const ROOT_VAR: &str = "DETBUILD_ROOT";
 /// The name of the environment variable carrying the parent's key (64 hex digits), which each
 /// shimmed process overwrites in place with its own (see `key`).
 pub const KEY_VAR: &str = "DETBUILD_KEY";
+/// The name of the environment variable naming the audit file (`detbuild --report FILE`):
+/// every shimmed process appends its one JSON line there (see the shim's `report` module).
+pub const REPORT_VAR: &str = "DETBUILD_REPORT";
 
 /// Parsed settings; `programs` borrows the payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +61,10 @@ pub struct Settings<'a> {
     /// The invoking user's uid and gid and the names reported for them (`uid=`, `gid=`,
     /// `user=`, `group=`); the default policy's `identity` switch is on when all are set.
     pub identity: Identity,
+    /// Whether randomness is faked (the default) or left real for every program
+    /// (`random=real`; with `clock=real` and no `prog=` entries, every process is transparent
+    /// and the shim only observes, for the audit of `detbuild check --no-shim`).
+    pub fake_random: bool,
 }
 
 /// Why a payload was rejected.
@@ -80,6 +87,7 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
     let mut host = Host::default();
     let mut cpus = None;
     let mut identity = Identity::UNSET;
+    let mut fake_random = true;
     for field in fields {
         let (name, value) = match field.iter().position(|&b| b == b'=') {
             Some(i) => (&field[..i], &field[i + 1..]),
@@ -114,6 +122,13 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
                     _ => return Err(PayloadError::Field("clock")),
                 }
             }
+            b"random" => {
+                fake_random = match value {
+                    b"fake" => true,
+                    b"real" => false,
+                    _ => return Err(PayloadError::Field("random")),
+                }
+            }
             _ => {
                 if !identity.set(name, value).map_err(PayloadError::Field)? {
                     host.set(name, value).map_err(PayloadError::Field)?;
@@ -130,17 +145,28 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
         host,
         cpus,
         identity,
+        fake_random,
     })
 }
 
 impl Settings<'_> {
-    /// The policy of a program started as `argv0 arg1...`.
-    pub fn policy(&self, argv0: &[u8], arg1: Option<&[u8]>) -> Policy {
+    /// The run's default policy, before any program entry. With both the clock and randomness
+    /// real (`clock=real;random=real`, what `detbuild check --no-shim` sends) nothing is faked:
+    /// the shim only observes, for the audit.
+    fn default_policy(&self) -> Policy {
+        if !self.fake_clock && !self.fake_random {
+            return Policy::NONE;
+        }
         Policy::FAKE
             .with(Source::Clock, self.fake_clock)
+            .with(Source::Random, self.fake_random)
             .with(Source::Cpus, self.cpus.is_some())
             .with(Source::Identity, self.identity.is_set())
-            .resolve(self.programs, argv0, arg1)
+    }
+
+    /// The policy of a program started as `argv0 arg1...`.
+    pub fn policy(&self, argv0: &[u8], arg1: Option<&[u8]>) -> Policy {
+        self.policy_args(argv0, arg1.into_iter())
     }
 
     /// The policy of a program started as `argv0 args...` (all arguments, so option matchers
@@ -149,8 +175,7 @@ impl Settings<'_> {
     where
         I: Iterator<Item = &'a [u8]> + Clone,
     {
-        Policy::FAKE
-            .with(Source::Clock, self.fake_clock)
+        self.default_policy()
             .resolve_args(self.programs, argv0, args)
     }
 
@@ -174,7 +199,11 @@ impl Settings<'_> {
         if self.identity.is_set() {
             self.identity.encode(out)?;
         }
-        self.host.encode(out)
+        self.host.encode(out)?;
+        if !self.fake_random {
+            out.write_str(";random=real")?;
+        }
+        Ok(())
     }
 }
 
@@ -229,6 +258,7 @@ mod tests {
             host: Host::default(),
             cpus: Some(4),
             identity: Identity::new(1000, 1000),
+            fake_random: true,
         }
     }
 
@@ -249,6 +279,16 @@ mod tests {
             ";clock=real;cpus=4;uid=1000;gid=1000;user=builder;group=builder;host=detbuild;"
         ));
         assert_eq!(parse(text.as_bytes()), Ok(s));
+        let s = Settings {
+            fake_random: false,
+            ..s
+        };
+        let mut text = String::new();
+        s.encode(&mut text).unwrap();
+        assert!(text.ends_with(";clock=real;random=real"));
+        assert_eq!(parse(text.as_bytes()), Ok(s));
+        let observe = Settings { programs: b"", ..s };
+        assert!(!observe.policy(b"python3", None).keyed());
     }
 
     #[test]

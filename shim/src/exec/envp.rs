@@ -3,7 +3,7 @@
 //! [`with_env`] hands the exec call either the caller's `envp` untouched (the common case:
 //! nothing missing, no copy) or a repaired copy: the caller's entries in their order, the last
 //! `LD_PRELOAD` entry replaced by `LD_PRELOAD=<its value>:<shim>` when it lacks the shim, then
-//! whichever of `DETBUILD`, `DETBUILD_ROOT`, `DETBUILD_KEY` and `LD_PRELOAD=<shim>` were
+//! whichever of `DETBUILD`, `DETBUILD_ROOT`, `DETBUILD_KEY`, `DETBUILD_REPORT` and `LD_PRELOAD=<shim>` were
 //! missing, taken from the copies saved at init ([`env::saved`]). The copy lives on the stack
 //! (up to [`STACK_PTRS`] entries) or, for huge environments, in an anonymous mapping made by
 //! raw syscall and unmapped when the call returns; no heap, so it is safe in a `vfork` child.
@@ -24,7 +24,7 @@
 
 use super::inherit::{Inherit, Program};
 use crate::clock::set_errno;
-use crate::env::{self, Environ, KEY, PAYLOAD, PRELOAD, ROOT};
+use crate::env::{self, Environ, KEY, PRELOAD, RESTORED, ROOT};
 use crate::{state, sys};
 use core::ffi::{c_char, c_int};
 use detbuild_core::exec::{preload_entry, shim_in, EnvScan};
@@ -50,7 +50,7 @@ struct Plan {
     /// Entries to put in place of `DETBUILD_KEY` and `DETBUILD_ROOT` (see [`Inherit`]).
     key: Option<*const c_char>,
     root: Option<*const c_char>,
-    add: [bool; 3],
+    add: [bool; RESTORED.len()],
     /// The shim's path, when `LD_PRELOAD` must be repaired.
     shim: Option<&'static [u8]>,
     /// Value of the `LD_PRELOAD` entry being replaced (empty when there is none).
@@ -69,9 +69,11 @@ fn plan(envp: Envp, inherit: &Inherit) -> Option<Plan> {
     }
     let scan = EnvScan::new(Environ::of(envp).map(|(_, e)| e));
     let (key, root) = (inherit.key_entry(), inherit.root_entry());
-    let replaced = [false, root.is_some(), key.is_some()];
-    let add =
-        [PAYLOAD, ROOT, KEY].map(|i| env::saved_cstr(i).is_some() && !scan.has[i] && !replaced[i]);
+    let mut add = [false; RESTORED.len()];
+    for (slot, &i) in RESTORED.iter().enumerate() {
+        let replaced = (i == ROOT && root.is_some()) || (i == KEY && key.is_some());
+        add[slot] = env::saved_cstr(i).is_some() && !scan.has[slot] && !replaced;
+    }
     let saved = env::saved()[PRELOAD];
     let shim = shim_in(saved.get(PRELOAD_NAME..).unwrap_or(b"")).filter(|_| !scan.preload_ok());
     if !add.contains(&true) && shim.is_none() && !inherit.any() {
@@ -106,7 +108,7 @@ pub fn with_env<R>(envp: Envp, program: Program, f: impl FnOnce(Envp) -> R) -> R
     let Some(plan) = plan(envp, &inherit) else {
         return f(envp);
     };
-    let ptrs = plan.scan.len + 6;
+    let ptrs = plan.scan.len + RESTORED.len() + 3;
     let text = PRELOAD_NAME + plan.old.len() + plan.shim.map_or(0, |s| s.len()) + 2;
     if ptrs <= STACK_PTRS && text <= STACK_TEXT {
         let mut array = [core::ptr::null(); STACK_PTRS];
@@ -167,7 +169,7 @@ fn build(plan: &Plan, envp: Envp, array: &mut [*const c_char], buf: &mut [u8]) -
             _ => p,
         })?;
     }
-    for (slot, i) in [PAYLOAD, ROOT, KEY].into_iter().enumerate() {
+    for (slot, &i) in RESTORED.iter().enumerate() {
         if plan.add[slot] {
             push(env::saved_cstr(i)?)?;
         }
@@ -228,7 +230,7 @@ fn repair_environ() {
         return;
     };
     if let Some(put) = crate::real::putenv() {
-        for (slot, i) in [PAYLOAD, ROOT, KEY].into_iter().enumerate() {
+        for (slot, &i) in RESTORED.iter().enumerate() {
             if let Some(entry) = env::saved_cstr(i).filter(|_| plan.add[slot]) {
                 // SAFETY: a NUL-terminated entry in a static buffer that is never written
                 // again, so it may become part of the environment.
