@@ -193,6 +193,9 @@ impl Settings<'_> {
         if !self.fake_clock {
             out.write_str(";clock=real")?;
         }
+        if !self.fake_random {
+            out.write_str(";random=real")?;
+        }
         if let Some(n) = self.cpus {
             write!(out, ";cpus={n}")?;
         }
@@ -200,9 +203,6 @@ impl Settings<'_> {
             self.identity.encode(out)?;
         }
         self.host.encode(out)?;
-        if !self.fake_random {
-            out.write_str(";random=real")?;
-        }
         Ok(())
     }
 }
@@ -285,7 +285,7 @@ mod tests {
         };
         let mut text = String::new();
         s.encode(&mut text).unwrap();
-        assert!(text.ends_with(";clock=real;random=real"));
+        assert!(text.contains(";clock=real;random=real;"));
         assert_eq!(parse(text.as_bytes()), Ok(s));
         let observe = Settings { programs: b"", ..s };
         assert!(!observe.policy(b"python3", None).keyed());
