@@ -242,7 +242,9 @@ fn keytool_makes_real_keys_dated_by_the_build() {
         return;
     }
     let dir = tempdir("keytool");
-    let genkey = |store: &str, extra: &[&str]| {
+    // Makes a key pair in `store` with the command `make(argv)` builds, then shows its public
+    // key and start date.
+    let genkey = |store: &str, make: &dyn Fn(&[&str]) -> std::process::Command| {
         let argv = [
             "keytool",
             "-genkeypair",
@@ -259,7 +261,7 @@ fn keytool_makes_real_keys_dated_by_the_build() {
             "-validity",
             "10",
         ];
-        let mut cmd = det(&[&["--epoch", EPOCH], extra].concat(), &argv);
+        let mut cmd = make(&argv);
         cmd.current_dir(&dir);
         run(&mut cmd).ok();
         let export = format!(
@@ -269,36 +271,16 @@ fn keytool_makes_real_keys_dated_by_the_build() {
         show.current_dir(&dir);
         run(&mut show).ok()
     };
+    let under = |argv: &[&str]| det(&["--epoch", EPOCH], argv);
     let start = |shown: &str| field(shown, "notBefore").to_string();
     let epoch_year = "2023"; // --epoch 1700000000 is 2023-11-14
-    let (a, b) = (genkey("a.p12", &[]), genkey("b.p12", &[]));
+    let (a, b) = (genkey("a.p12", &under), genkey("b.p12", &under));
     assert_ne!(a, b, "two keytool runs made the same key");
     assert!(
         start(&a).contains(epoch_year),
         "keytool's certificate is not dated by the build:\n{a}"
     );
     // Control: keytool run natively dates its certificate now.
-    let mut native_run = native(&[
-        "keytool",
-        "-genkeypair",
-        "-keystore",
-        "n.p12",
-        "-storepass",
-        "secret12",
-        "-alias",
-        "a",
-        "-dname",
-        "CN=x",
-        "-keyalg",
-        "EC",
-        "-validity",
-        "10",
-    ]);
-    native_run.current_dir(&dir);
-    run(&mut native_run).ok();
-    let export = "keytool -exportcert -rfc -keystore n.p12 -storepass secret12 -alias a | openssl x509 -noout -startdate";
-    let mut show = native(&["sh", "-c", export]);
-    show.current_dir(&dir);
-    let natively = run(&mut show).ok();
+    let natively = genkey("n.p12", &|argv: &[&str]| native(argv));
     assert!(!start(&natively).contains(epoch_year), "{natively}");
 }

@@ -60,34 +60,17 @@ fn resolve(dir: c_int, path: *const c_char) -> Option<File> {
         let n = sys::getcwd(&mut base);
         base.get(..usize::try_from(n).ok()?.checked_sub(1)?)?
     } else {
-        let mut link = *b"/proc/self/fd/\0\0\0\0\0\0\0\0\0\0\0\0";
-        decimal(dir, &mut link[14..25])?;
-        // SAFETY: `link` is NUL-terminated after the digits.
+        if dir < 0 {
+            return None;
+        }
+        let mut link = [0u8; 36];
+        let link = crate::exec::check::fd_link(dir, &mut link);
+        // SAFETY: `fd_link` ends the path with a NUL.
         let n = unsafe { sys::readlink(link.as_ptr().cast(), &mut base) };
         base.get(..usize::try_from(n).ok()?)?
     };
     let mut out = [0u8; table::PATH_MAX];
     table::lookup(table::normalize(base, path, &mut out)?)
-}
-
-/// Writes `n` (non-negative) in decimal at the start of `out`; its length.
-fn decimal(n: c_int, out: &mut [u8]) -> Option<usize> {
-    let mut n = u32::try_from(n).ok()?;
-    let mut digits = [0u8; 10];
-    let mut len = 0;
-    loop {
-        digits[len] = b'0' + (n % 10) as u8;
-        len += 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let out = out.get_mut(..len)?;
-    for (o, d) in out.iter_mut().zip(digits[..len].iter().rev()) {
-        *o = *d;
-    }
-    Some(len)
 }
 
 /// Opens a provided file; `None` when this open is not ours to answer.

@@ -37,8 +37,8 @@ pub fn parse(text: &str) -> Result<Option<u32>, BadCount> {
 
 /// The kernel's list text for CPUs `0..n` (`0-3\n`, or `0\n` for one); its length.
 pub fn range_text(n: u32, out: &mut [u8; 16]) -> usize {
-    let mut digits = [0u8; 10];
-    let last = decimal(n.saturating_sub(1), &mut digits);
+    let mut digits = [0u8; 20];
+    let last = crate::text::decimal(u64::from(n.saturating_sub(1)), &mut digits);
     let mut len = 1;
     out[0] = b'0';
     if n > 1 {
@@ -48,20 +48,6 @@ pub fn range_text(n: u32, out: &mut [u8; 16]) -> usize {
     }
     out[len] = b'\n';
     len + 1
-}
-
-/// `v` in decimal, at the end of `digits`.
-fn decimal(mut v: u32, digits: &mut [u8; 10]) -> &[u8] {
-    let mut d = digits.len();
-    loop {
-        d -= 1;
-        digits[d] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    &digits[d..]
 }
 
 /// Rewrites an affinity mask (bit `i` = CPU `i`, little-endian bytes as the kernel writes
@@ -123,8 +109,8 @@ pub fn render_block(block: &[u8], i: u32, n: u32, emit: &mut impl FnMut(&[u8])) 
         };
         emit(&line[..=colon]);
         emit(b" ");
-        let mut digits = [0u8; 10];
-        emit(decimal(v, &mut digits));
+        let mut digits = [0u8; 20];
+        emit(crate::text::decimal(u64::from(v), &mut digits));
         emit(b"\n");
     }
 }

@@ -13,6 +13,7 @@
 //! - [`policy`]: per-program switches (which sources are faked for which program).
 //! - [`settings`]: the compact payload the launcher hands to every shimmed process.
 //! - [`wait`]: how sleeps and timed waits on the faked clock translate to real waits.
+//! - [`text`]: decimal formatting without allocation.
 //! - [`tempname`]: templates and characters of temporary names.
 //! - [`vfs`]: the virtual-file registry and path normalization.
 //! - [`ids`]: lock-free sets of descriptors and timer ids that run on the faked clock.
@@ -40,5 +41,6 @@ pub mod report;
 pub mod settings;
 pub mod stream;
 pub mod tempname;
+pub mod text;
 pub mod vfs;
 pub mod wait;

@@ -142,17 +142,8 @@ impl<'a> Line<'a> {
 
     fn number(&mut self, n: i64) -> bool {
         let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        let mut v = n.unsigned_abs();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        (n >= 0 || self.raw(b"-")) && self.raw(&digits[i..])
+        let digits = crate::text::decimal(n.unsigned_abs(), &mut digits);
+        (n >= 0 || self.raw(b"-")) && self.raw(digits)
     }
 
     fn string(&mut self, value: &[u8]) -> bool {

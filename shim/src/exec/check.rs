@@ -71,7 +71,7 @@ pub fn program(target: Target) {
             count(judge(fd, name));
         }
         Target::Fd(fd) if fd >= 0 => {
-            let mut link = [0u8; 24];
+            let mut link = [0u8; 36];
             let link = fd_link(fd, &mut link);
             let mut name = [0u8; 512];
             // SAFETY: `link` is NUL-terminated.
@@ -195,22 +195,13 @@ fn judge_head(head: &mut [u8; HEAD], n: usize, name: &[u8]) -> Option<Verdict> {
 }
 
 /// Writes `/proc/self/fd/N` and a NUL into `buf`; the string with its NUL.
-fn fd_link(fd: c_int, buf: &mut [u8; 24]) -> &[u8] {
+pub fn fd_link(fd: c_int, buf: &mut [u8; 36]) -> &[u8] {
     const PREFIX: &[u8] = b"/proc/self/fd/";
     buf[..PREFIX.len()].copy_from_slice(PREFIX);
-    let mut digits = [0u8; 10];
-    let mut v = fd.unsigned_abs();
-    let mut d = digits.len();
-    loop {
-        d -= 1;
-        digits[d] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    let end = PREFIX.len() + digits.len() - d;
-    buf[PREFIX.len()..end].copy_from_slice(&digits[d..]);
+    let mut digits = [0u8; 20];
+    let digits = detbuild_core::text::decimal(u64::from(fd.unsigned_abs()), &mut digits);
+    let end = PREFIX.len() + digits.len();
+    buf[PREFIX.len()..end].copy_from_slice(digits);
     buf[end] = 0;
     &buf[..=end]
 }
