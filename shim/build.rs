@@ -30,6 +30,11 @@ fn main() {
     let path = format!("{out}/exports.map");
     std::fs::write(&path, script).expect("write exports.map");
     println!("cargo:rustc-cdylib-link-arg=-Wl,--version-script={path}");
+    // The shim's own calls to functions it exports (the C exec wrappers calling `execve`,
+    // timed waits reading `clock_gettime`) bind inside the library at link time: the loader
+    // resolved 18 of them by name in every process, and an executable defining one of those
+    // names would have received the shim's internal calls.
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-Bsymbolic-functions");
 }
 
 /// The names on the table's `hook` and `c` lines (`KIND WHEN name(...) -> ...;`).

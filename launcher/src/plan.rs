@@ -159,14 +159,11 @@ pub fn asan_options(existing: Option<&OsString>) -> OsString {
     format!("{existing}:{FLAG}=0").into()
 }
 
-/// The per-program list: `detbuild_core::policy::DEFAULTS`, then the config's entries (which
-/// win where both set a switch).
+/// The per-program list the payload carries: the config's entries only. The shim applies
+/// `detbuild_core::policy::DEFAULTS` (built in, packed) before them, so they win where both
+/// set a switch.
 pub fn program_list(config: &[String]) -> Vec<String> {
-    detbuild_core::policy::DEFAULTS
-        .iter()
-        .map(|d| format!("{}={}", d.matcher, d.letters))
-        .chain(config.iter().cloned())
-        .collect()
+    config.to_vec()
 }
 
 #[cfg(test)]
@@ -296,10 +293,19 @@ mod tests {
     #[test]
     fn config_entries_follow_the_defaults() {
         let l = program_list(&["make=C".into()]);
-        assert_eq!(l.first().map(String::as_str), Some("make=cr"));
-        assert_eq!(l.last().map(String::as_str), Some("make=C"));
+        assert_eq!(l, ["make=C"]);
         let s = l.join(",");
-        let p = detbuild_core::policy::Policy::FAKE.resolve(s.as_bytes(), b"make", None);
+        let p = detbuild_core::policy::Policy::FAKE.resolve_with_defaults(
+            s.as_bytes(),
+            b"make",
+            None.into_iter(),
+        );
         assert!(p.fakes(detbuild_core::policy::Source::Clock));
+        let d = detbuild_core::policy::Policy::FAKE.resolve_with_defaults(
+            b"",
+            b"make",
+            None.into_iter(),
+        );
+        assert!(!d.fakes(detbuild_core::policy::Source::Clock));
     }
 }

@@ -152,12 +152,15 @@ pub fn settle_full(opts: &Opts) -> Result<(Plan, Source), Error> {
     };
     if opts.verbose {
         say!(
-            "epoch {} (from {source}), step {} ns, seed {:?}, clock {}, programs: {}",
+            "epoch {} (from {source}), step {} ns, seed {:?}, clock {}, programs: built-in{}",
             plan.epoch,
             plan.step_ns,
             plan.seed,
             if plan.fake_clock { "logical" } else { "real" },
-            plan.programs.join(" ")
+            plan.programs
+                .iter()
+                .map(|p| format!(" {p}"))
+                .collect::<String>()
         );
     }
     Ok((plan, source))

@@ -11,6 +11,7 @@
 //! - [`occur`]: counting repeats of identical execs, so each gets a stream of its own.
 //! - [`stream`]: the frozen counter-mode byte stream and the `arc4random_uniform` reduction.
 //! - [`policy`]: per-program switches (which sources are faked for which program).
+//! - [`packed`]: the built-in program list, packed at compile time for the shim.
 //! - [`settings`]: the compact payload the launcher hands to every shimmed process.
 //! - [`wait`]: how sleeps and timed waits on the faked clock translate to real waits.
 //! - [`text`]: decimal formatting without allocation.
@@ -36,6 +37,7 @@ pub mod ids;
 pub mod key;
 pub mod normalize;
 pub mod occur;
+pub mod packed;
 pub mod policy;
 pub mod report;
 pub mod settings;

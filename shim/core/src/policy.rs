@@ -3,7 +3,7 @@
 //! A [`Policy`] holds one switch per [`Source`]: faked (the deterministic answer) or real
 //! (passed through). Every process starts from the run's default policy (everything faked
 //! unless `[clock] mode = "real"`), then applies the entries of the program list that match
-//! it. The list travels in the payload as `prog=ENTRY,ENTRY,...`, each entry
+//! it. The user's list travels in the payload as `prog=ENTRY,ENTRY,...`, each entry
 //! `MATCH=LETTERS`:
 //! - `MATCH` is a program's basename (`make`), or `name:arg` to match only when the first
 //!   argument is `arg` (`openssl:req`); an `arg` that starts with `-` is an option and
@@ -16,11 +16,12 @@
 //! The run's default ([`Policy::FAKE`]) fakes every source but file times and owners. File
 //! times are clamped only for the programs [`DEFAULTS`] marks `T` (archivers and image
 //! makers) or the user names; owners only where the user asks. [`DEFAULTS`] is the one list
-//! of built-in entries: the launcher sends it, the README's tables describe it.
+//! of built-in entries: the shim carries it packed ([`crate::packed`]), the payload carries
+//! only the user's entries, the README's tables describe it.
 //!
-//! Resolution: name-only entries apply first, then `name:arg` entries, each group in list
-//! order (the launcher lists its defaults before the user's entries), so for every switch the
-//! most specific, latest entry wins.
+//! Resolution: name-only entries apply first, then `name:arg` entries, each group in order,
+//! the defaults before the user's entries, so for every switch the most specific, latest
+//! entry wins.
 //!
 //! A program that fakes neither the clock nor randomness is *transparent*: it takes no key
 //! of its own, and its children chain from its parent's key (so `make -C sub` or `make -j8`
@@ -159,6 +160,22 @@ impl Policy {
     where
         I: Iterator<Item = &'a [u8]> + Clone,
     {
+        self.resolve_lists(false, list, argv0, args)
+    }
+
+    /// As [`Policy::resolve_args`] with [`DEFAULTS`] (packed, [`crate::packed`]) applied
+    /// before `list` in each pass: what every shimmed process runs once at start.
+    pub fn resolve_with_defaults<'a, I>(self, list: &[u8], argv0: &[u8], args: I) -> Policy
+    where
+        I: Iterator<Item = &'a [u8]> + Clone,
+    {
+        self.resolve_lists(true, list, argv0, args)
+    }
+
+    fn resolve_lists<'a, I>(self, defaults: bool, list: &[u8], argv0: &[u8], args: I) -> Policy
+    where
+        I: Iterator<Item = &'a [u8]> + Clone,
+    {
         let name = basename(argv0);
         let matches = |arg: &[u8]| {
             let mut args = args.clone();
@@ -170,13 +187,13 @@ impl Policy {
         };
         let mut policy = self;
         let mut specific = false;
-        for_entries(list, name, |rest| match rest.split_first() {
+        each_entry(defaults, list, name, |rest| match rest.split_first() {
             Some((b'=', letters)) => policy = policy.apply(letters),
             Some((b':', _)) => specific = true,
             _ => {}
         });
         if specific {
-            for_entries(list, name, |rest| {
+            each_entry(defaults, list, name, |rest| {
                 let Some((b':', rest)) = rest.split_first() else {
                     return;
                 };
@@ -190,6 +207,14 @@ impl Policy {
         }
         policy
     }
+}
+
+/// [`for_entries`] over the packed defaults (when `defaults`), then over `list`.
+fn each_entry(defaults: bool, list: &[u8], name: &[u8], mut f: impl FnMut(&[u8])) {
+    if defaults {
+        crate::packed::for_entries(name, &mut f);
+    }
+    for_entries(list, name, f);
 }
 
 /// Calls `f` with what follows `name` in each comma-separated entry of `list` that starts

@@ -2,14 +2,15 @@
 //! once per process by the shim without allocating.
 //!
 //! ```text
-//! DETBUILD=v1;epoch=1700000000;step=1000000000;key=<64 hex>;prog=make=cr,openssl:req=r
+//! DETBUILD=v2;epoch=1700000000;step=1000000000;key=<64 hex>;prog=make=C,cc1:-O0=r
 //! ```
 //!
 //! - `epoch`: whole seconds, `0..=MAX_EPOCH`.
 //! - `step`: nanoseconds added to a thread's clock per read, `MIN_STEP_NS..=MAX_STEP_NS`.
 //! - `key`: the root key of the run (see [`crate::key`]); `DETBUILD_KEY` carries the chain.
-//! - `prog`: the per-program switches (see [`crate::policy`] for the entries and how they
-//!   resolve).
+//! - `prog`: the user's per-program switches (see [`crate::policy`] for the entries and how
+//!   they resolve); the built-in list applies before them and is not sent
+//!   ([`crate::packed`]). Version 1 payloads carried the built-in list too.
 //! - `clock`: `logical` (default) or `real`: the default policy's clock switch (programs'
 //!   entries may still turn it back on or off).
 //! - `cpus`: the CPU count the build sees, `1..=1024`; absent: real.
@@ -19,7 +20,7 @@
 //!   ([`crate::host`]; defaults there).
 //!
 //! Fields may come in any order; unknown fields are ignored so an older shim can run under a
-//! newer launcher. A payload that lacks `v1`, `epoch` or `key`, or has a malformed value, is
+//! newer launcher. A payload that lacks `v2`, `epoch` or `key`, or has a malformed value, is
 //! rejected and the shim stays inert (everything real) rather than guessing.
 
 use crate::clock::{DEFAULT_STEP_NS, MAX_EPOCH, MAX_STEP_NS, MIN_STEP_NS};
@@ -70,7 +71,7 @@ pub struct Settings<'a> {
 /// Why a payload was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PayloadError {
-    /// Not a `v1` payload.
+    /// Not a `v2` payload.
     Version,
     /// A field is missing or malformed; the name of the field.
     Field(&'static str),
@@ -79,7 +80,7 @@ pub enum PayloadError {
 /// Parses a payload (the value of `DETBUILD`).
 pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
     let mut fields = payload.split(|&b| b == b';');
-    if fields.next() != Some(b"v1") {
+    if fields.next() != Some(b"v2") {
         return Err(PayloadError::Version);
     }
     let (mut epoch, mut step_ns, mut key, mut programs) = (None, DEFAULT_STEP_NS, None, &[][..]);
@@ -175,8 +176,12 @@ impl Settings<'_> {
     where
         I: Iterator<Item = &'a [u8]> + Clone,
     {
-        self.default_policy()
-            .resolve_args(self.programs, argv0, args)
+        let policy = self.default_policy();
+        if policy == Policy::NONE {
+            // Observing only: the built-in entries would turn clamping back on.
+            return policy.resolve_args(self.programs, argv0, args);
+        }
+        policy.resolve_with_defaults(self.programs, argv0, args)
     }
 
     /// Writes the payload. The launcher validates `programs` matchers with [`valid_entry`]
@@ -187,7 +192,7 @@ impl Settings<'_> {
         let programs = core::str::from_utf8(self.programs).map_err(|_| core::fmt::Error)?;
         write!(
             out,
-            "v1;epoch={};step={};key={};prog={}",
+            "v2;epoch={};step={};key={};prog={}",
             self.epoch, self.step_ns, hex, programs
         )?;
         if !self.fake_clock {
@@ -267,7 +272,7 @@ mod tests {
         let s = sample(b"make=cr,openssl:genrsa=r");
         let mut text = String::new();
         s.encode(&mut text).unwrap();
-        assert!(text.starts_with("v1;epoch=1700000000;step=1000;key="));
+        assert!(text.starts_with("v2;epoch=1700000000;step=1000;key="));
         assert_eq!(parse(text.as_bytes()), Ok(s));
         let s = Settings {
             fake_clock: false,
@@ -294,19 +299,22 @@ mod tests {
     #[test]
     fn parse_rejects_bad_payloads() {
         let key = String::from_utf8(to_hex(&root_key(b"s")).to_vec()).unwrap();
-        assert_eq!(parse(b"v2;epoch=1"), Err(PayloadError::Version));
+        // Version 1 carried the built-in program list; its meaning changed, so it is refused.
+        let p = format!("v1;epoch=1;key={key}");
+        assert_eq!(parse(p.as_bytes()), Err(PayloadError::Version));
+        assert_eq!(parse(b"v3;epoch=1"), Err(PayloadError::Version));
         assert_eq!(parse(b""), Err(PayloadError::Version));
-        let p = format!("v1;key={key}");
+        let p = format!("v2;key={key}");
         assert_eq!(parse(p.as_bytes()), Err(PayloadError::Field("epoch")));
-        let p = format!("v1;epoch=-1;key={key}");
+        let p = format!("v2;epoch=-1;key={key}");
         assert_eq!(parse(p.as_bytes()), Err(PayloadError::Field("epoch")));
-        let p = format!("v1;epoch=1;step=10;key={key}");
+        let p = format!("v2;epoch=1;step=10;key={key}");
         assert_eq!(parse(p.as_bytes()), Err(PayloadError::Field("step")));
         assert_eq!(
-            parse(b"v1;epoch=1;key=abc"),
+            parse(b"v2;epoch=1;key=abc"),
             Err(PayloadError::Field("key"))
         );
-        let p = format!("v1;epoch=5;key={key};future=x;junk");
+        let p = format!("v2;epoch=5;key={key};future=x;junk");
         assert_eq!(parse(p.as_bytes()).map(|s| s.epoch), Ok(5));
     }
 
@@ -337,7 +345,7 @@ mod tests {
         assert_eq!(parse(text.as_bytes()).map(|p| p.cpus), Ok(None));
         let key = String::from_utf8(to_hex(&root_key(b"s")).to_vec()).unwrap();
         for bad in ["0", "1025", "x"] {
-            let p = format!("v1;epoch=1;key={key};cpus={bad}");
+            let p = format!("v2;epoch=1;key={key};cpus={bad}");
             assert_eq!(parse(p.as_bytes()), Err(PayloadError::Field("cpus")));
         }
     }
