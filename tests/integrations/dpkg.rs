@@ -89,15 +89,23 @@ fn dpkg_buildpackage_under_detbuild_gives_identical_debs() {
 }
 
 // Promise: `dpkg-buildpackage --rules-file='detbuild -- make -f debian/rules'`, the one
-// option a build farm (sbuild, pbuilder) passes, gives byte-identical .debs.
+// option a build farm passes (sbuild's `$dpkg_buildpackage_user_options` as one argument,
+// pbuilder's DEBBUILDOPTS quoted inside the command line it hands a shell), gives
+// byte-identical .debs either way.
 #[test]
 fn dpkg_rules_file_form_gives_identical_debs() {
     if !tools() {
         return;
     }
-    let rules = "--rules-file=detbuild -- make -f debian/rules";
-    let (d1, info) = build("deb-rules1", |_| dpkg(&[rules]));
-    let (d2, _) = build("deb-rules2", |_| dpkg(&[rules]));
+    let sbuild = |_: &Path| dpkg(&["--rules-file=detbuild -- make -f debian/rules"]);
+    let (d1, info) = build("deb-rules1", sbuild);
+    // pbuilder: DPKG_COMMANDLINE="... dpkg-buildpackage -us -uc $DEBBUILDOPTS" run by sh.
+    let debbuildopts = "'--rules-file=detbuild -- make -f debian/rules'";
+    let pbuilder = |_: &Path| {
+        let line = format!("dpkg-buildpackage -us -uc -b {debbuildopts}");
+        with_detbuild_on_path(native(&["sh", "-c", &line]))
+    };
+    let (d2, _) = build("deb-rules2", pbuilder);
     assert!(d1 == d2, "two --rules-file .debs differ:\n{info}");
     assert_fixed(&info);
 }
