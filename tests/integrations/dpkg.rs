@@ -16,11 +16,22 @@ fn outputs(src: &Path) -> (Vec<u8>, String) {
     (bytes, info.unwrap())
 }
 
-/// Builds a fresh copy of the example with `cmd` (given the copy's path) and returns its outputs.
-fn build(label: &str, cmd: impl Fn(&Path) -> Command) -> (Vec<u8>, String) {
+/// Builds a fresh copy of the example with `cmd` (given the copy's path) and returns its
+/// outputs and what dpkg-buildpackage said on stderr (the commands it runs).
+fn build_logged(label: &str, cmd: impl Fn(&Path) -> Command) -> (Vec<u8>, String, String) {
     let src = copy_example("debian-pkg", label);
-    build_in(cmd(&src), &src);
-    outputs(&src)
+    let mut cmd = cmd(&src);
+    let out = run_within(cmd.current_dir(&src), BUILD_LIMIT);
+    let log = out.stderr.clone();
+    out.ok();
+    let (deb, info) = outputs(&src);
+    (deb, info, log)
+}
+
+/// [`build_logged`] without the log.
+fn build(label: &str, cmd: impl Fn(&Path) -> Command) -> (Vec<u8>, String) {
+    let (deb, info, _) = build_logged(label, cmd);
+    (deb, info)
 }
 
 /// `dpkg-buildpackage -b -us -uc EXTRA` run natively (hooks find detbuild on PATH).
@@ -86,6 +97,25 @@ fn dpkg_buildpackage_under_detbuild_gives_identical_debs() {
         det(OTHER_EPOCH, &["dpkg-buildpackage", "-b", "-us", "-uc"])
     });
     assert!(d1 != other, "another epoch gave the same .deb");
+}
+
+// Promise: with fakeroot as the gain-root command (what dpkg-buildpackage uses when not
+// root), the wrapper still gives byte-identical .debs: fakeroot's preload and the shim's
+// both stay in the tree.
+#[test]
+fn dpkg_buildpackage_with_fakeroot_under_detbuild_gives_identical_debs() {
+    if !tools() {
+        return;
+    }
+    let argv = ["dpkg-buildpackage", "-b", "-us", "-uc", "-rfakeroot"];
+    let (d1, info, log) = build_logged("deb-fakeroot1", |_| det(&[], &argv));
+    assert!(log.contains(" fakeroot debian/rules binary"), "{log}");
+    let (d2, _) = build("deb-fakeroot2", |_| det(&[], &argv));
+    assert!(
+        d1 == d2,
+        "two detbuild .debs built with fakeroot differ:\n{info}"
+    );
+    assert_fixed(&info);
 }
 
 // Promise: `dpkg-buildpackage --rules-file='detbuild -- make -f debian/rules'`, the one
