@@ -275,6 +275,9 @@ mod tests {
         assert!(!msg.contains('\n') && msg.contains("--bogus"), "{msg}");
         assert!(msg.ends_with("see `detbuild --help`"), "{msg}");
         let msg = error(&["detbuild", "hook", "deb"]);
-        assert!(msg.contains("'deb' for '<KIND>' (one of: dpkg, rpm)"), "{msg}");
+        assert!(
+            msg.contains("'deb' for '<KIND>' (one of: dpkg, rpm)"),
+            "{msg}"
+        );
     }
 }

@@ -340,10 +340,19 @@ mod tests {
         let none = resolve(None, None, None, why, || Probe::Absent).unwrap();
         let msg = refusal(&none).unwrap().0;
         assert!(!msg.contains('\n'), "{msg}");
-        for fix in ["--epoch", "SOURCE_DATE_EPOCH", "detbuild.toml", "git", "debian/changelog"] {
+        for fix in [
+            "--epoch",
+            "SOURCE_DATE_EPOCH",
+            "detbuild.toml",
+            "git",
+            "debian/changelog",
+        ] {
             assert!(msg.contains(fix), "{msg}");
         }
-        assert!(msg.contains("skipped the last git commit: no commits"), "{msg}");
+        assert!(
+            msg.contains("skipped the last git commit: no commits"),
+            "{msg}"
+        );
     }
 
     #[test]

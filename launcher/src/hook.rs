@@ -34,7 +34,10 @@ pub fn text(kind: HookKind) -> &'static str {
 /// Prints the hook for `kind`; a closed stdout is not an error.
 pub fn main(kind: HookKind) -> Result<u8, Error> {
     let mut out = std::io::stdout().lock();
-    match out.write_all(text(kind).as_bytes()).and_then(|_| out.flush()) {
+    match out
+        .write_all(text(kind).as_bytes())
+        .and_then(|_| out.flush())
+    {
         Err(e) if e.kind() != ErrorKind::BrokenPipe => Err(fail!("cannot write to stdout: {e}")),
         _ => Ok(0),
     }

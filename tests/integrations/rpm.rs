@@ -92,6 +92,41 @@ fn rpmbuild_with_hook_macros_gives_identical_rpms() {
     assert!(d1 != d3 && header.starts_with("1700000777 "), "{header}");
 }
 
+// Promise: `detbuild -- rpmbuild -bb` (the whole builder wrapped) with the hook's macros gives
+// byte-identical .rpm files from different directories; without them rpm stamps the files'
+// real times into the header, so the wrapper alone differs from one second to the next.
+#[test]
+fn rpmbuild_wrapped_in_detbuild_gives_identical_rpms_with_the_macros() {
+    if !tools() {
+        return;
+    }
+    let hook = hook_file("rpm-wrapped-hook");
+    let wrapped = |label: &str, macros: bool| {
+        let dir = tempdir(label);
+        let mut argv = vec!["rpmbuild", "-bb", "--nodeps"];
+        if macros {
+            argv.extend(["--load", hook.to_str().unwrap()]);
+        }
+        let top = format!("_topdir {}", dir.join("top").display());
+        let spec = example("rpm-spec").join("detbuild-example.spec");
+        argv.extend(["--define", &top, spec.to_str().unwrap()]);
+        build_in(det(&["--epoch", EPOCH], &argv), &dir);
+        std::fs::read(dir.join("top/RPMS/noarch/detbuild-example-1.0-1.noarch.rpm")).unwrap()
+    };
+    let bare = wrapped("rpm-wrapped-bare1", false);
+    std::thread::sleep(Duration::from_millis(1100));
+    assert!(
+        bare != wrapped("rpm-wrapped-bare2", false),
+        "file times did not show"
+    );
+    let d1 = wrapped("rpm-wrapped1", true);
+    std::thread::sleep(Duration::from_millis(1100));
+    assert!(
+        d1 == wrapped("rpm-wrapped2", true),
+        "two wrapped builds with the macros differ"
+    );
+}
+
 // Promise: with the hook macros and no detbuild on PATH, rpmbuild stops in %build with a
 // message naming the fix instead of building unshimmed.
 #[test]
