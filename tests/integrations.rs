@@ -28,7 +28,7 @@ fn example(name: &str) -> PathBuf {
 /// A fresh copy of `examples/NAME` at `<tempdir>/src`, outside any git repository.
 fn copy_example(name: &str, label: &str) -> PathBuf {
     let dir = tempdir(label).join("src");
-    run(&mut native(&["cp", "-r"]).arg(example(name)).arg(&dir)).ok();
+    run(native(&["cp", "-r"]).arg(example(name)).arg(&dir)).ok();
     dir
 }
 

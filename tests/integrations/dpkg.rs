@@ -11,7 +11,7 @@ fn outputs(src: &Path) -> (Vec<u8>, String) {
     let deb = src.parent().unwrap().join("detbuild-example_1.0_all.deb");
     let bytes = std::fs::read(&deb).unwrap_or_else(|e| panic!("{}: {e}", deb.display()));
     let root = src.parent().unwrap().join("unpacked");
-    run(&mut native(&["dpkg-deb", "-x"]).arg(&deb).arg(&root)).ok();
+    run(native(&["dpkg-deb", "-x"]).arg(&deb).arg(&root)).ok();
     let info = std::fs::read_to_string(root.join("usr/share/detbuild-example/build-info.txt"));
     (bytes, info.unwrap())
 }
