@@ -58,8 +58,8 @@ fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{text}"))
 }
 
-/// Asserts that two native builds' records differ in their time and randomness (not only in
-/// paths), and returns the first.
+/// Asserts that two native builds' records differ in each of `fields` (time and randomness,
+/// not only paths), so that the identical detbuild builds prove something.
 #[track_caller]
 fn assert_records_vary(a: &str, b: &str, fields: &[&str]) {
     for field in fields {
@@ -69,4 +69,12 @@ fn assert_records_vary(a: &str, b: &str, fields: &[&str]) {
             "native builds recorded the same {field:?}, so this proves nothing:\n{a}\n{b}"
         );
     }
+}
+
+// Promise: `detbuild hook` with an unknown kind is one line naming the known ones, exit 2.
+#[test]
+fn hook_rejects_unknown_kinds() {
+    let out = run(command(detbuild_bin()).args(["hook", "deb"]));
+    assert_one_line_error(&out, 2, "'deb' for '<KIND>' (one of: dpkg, rpm)");
+    assert_eq!(out.stdout, "");
 }

@@ -101,7 +101,7 @@ fn dpkg_buildpackage_under_detbuild_gives_identical_debs() {
 
 // Promise: with fakeroot as the gain-root command (what dpkg-buildpackage uses when not
 // root), the wrapper still gives byte-identical .debs: fakeroot's preload and the shim's
-// both stay in the tree.
+// both stay in the tree; a package that also includes the hook builds the same.
 #[test]
 fn dpkg_buildpackage_with_fakeroot_under_detbuild_gives_identical_debs() {
     if !tools() {
@@ -115,6 +115,13 @@ fn dpkg_buildpackage_with_fakeroot_under_detbuild_gives_identical_debs() {
         d1 == d2,
         "two detbuild .debs built with fakeroot differ:\n{info}"
     );
+    // The hook in debian/rules steps aside under the wrapper: the same .deb.
+    let both = |src: &Path| {
+        add_hook(src);
+        det(&[], &argv)
+    };
+    let (d3, _) = build("deb-fakeroot3", both);
+    assert!(d1 == d3, "the hook changed a wrapped build");
     assert_fixed(&info);
 }
 
