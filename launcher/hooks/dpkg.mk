@@ -6,7 +6,8 @@
 # Every recipe of debian/rules (dh, the dh_* tools, the upstream build they run) then runs
 # under detbuild's shim; make itself does not. The epoch is dpkg's own: SOURCE_DATE_EPOCH as
 # dpkg-buildpackage exports it, else the newest debian/changelog entry (pkg-info.mk). Under
-# `detbuild -- dpkg-buildpackage` (or any build already shimmed) it does nothing.
+# `detbuild -- dpkg-buildpackage` (or any build already shimmed) it does nothing. A
+# detbuild.toml next to debian/ is read as usual.
 # If detbuild is missing or fails, the build stops with its message: it never goes on
 # unshimmed. DETBUILD_PROGRAM names the launcher (default: `detbuild` on PATH);
 # DEB_BUILD_OPTIONS=nodetbuild builds without it, and says so.
