@@ -71,10 +71,14 @@ fn assert_records_vary(a: &str, b: &str, fields: &[&str]) {
     }
 }
 
-// Promise: `detbuild hook` with an unknown kind is one line naming the known ones, exit 2.
+// Promise: `detbuild hook` with an unknown kind, or with an option its fixed text cannot
+// carry, is one line naming the problem, exit 2, nothing on stdout.
 #[test]
-fn hook_rejects_unknown_kinds() {
+fn hook_rejects_unknown_kinds_and_options() {
     let out = run(command(detbuild_bin()).args(["hook", "deb"]));
     assert_one_line_error(&out, 2, "'deb' for '<KIND>' (one of: dpkg, rpm)");
+    assert_eq!(out.stdout, "");
+    let out = run(command(detbuild_bin()).args(["hook", "rpm", "--epoch", EPOCH]));
+    assert_one_line_error(&out, 2, "--epoch would have no effect");
     assert_eq!(out.stdout, "");
 }

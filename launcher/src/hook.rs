@@ -13,7 +13,7 @@
 //! asked for detbuild never goes on unshimmed. The texts are fixed (no paths, no epoch), so a
 //! maintainer can commit them; they call `detbuild` from PATH unless told otherwise.
 
-use crate::cli::HookKind;
+use crate::cli::{HookKind, Opts};
 use crate::error::Error;
 use crate::fail;
 use std::io::{ErrorKind, Write};
@@ -31,8 +31,33 @@ pub fn text(kind: HookKind) -> &'static str {
     }
 }
 
-/// Prints the hook for `kind`; a closed stdout is not an error.
-pub fn main(kind: HookKind) -> Result<u8, Error> {
+/// The first option given that a fixed text cannot carry.
+fn ignored_option(opts: &Opts) -> Option<&'static str> {
+    let given = [
+        (opts.epoch.is_some(), "--epoch"),
+        (opts.seed.is_some(), "--seed"),
+        (opts.step.is_some(), "--step"),
+        (opts.cpus.is_some(), "--cpus"),
+        (opts.aslr, "--aslr"),
+        (opts.namespaces.is_some(), "--namespaces"),
+        (opts.build_path.is_some(), "--build-path"),
+        (opts.config.is_some(), "--config"),
+        (opts.no_new_privs, "--no-new-privs"),
+    ];
+    given
+        .into_iter()
+        .find(|(set, _)| *set)
+        .map(|(_, name)| name)
+}
+
+/// Prints the hook for `kind`; a closed stdout is not an error. Options that would change the
+/// build are refused: the text is fixed, and the build's own `detbuild env` settles them.
+pub fn main(kind: HookKind, opts: &Opts) -> Result<u8, Error> {
+    if let Some(name) = ignored_option(opts) {
+        return Err(fail!(
+            "detbuild hook prints a fixed text, so {name} would have no effect; the build takes its epoch from the package's changelog"
+        ));
+    }
     let mut out = std::io::stdout().lock();
     match out
         .write_all(text(kind).as_bytes())
@@ -59,6 +84,17 @@ mod tests {
             let def = format!("%__spec_{stage}_pre %{{___build_pre}}\\\n%{{__detbuild_enter}}\n");
             assert!(RPM.contains(&def), "{stage}");
         }
+    }
+
+    #[test]
+    fn options_a_fixed_text_cannot_carry_are_named() {
+        assert_eq!(ignored_option(&Opts::default()), None);
+        let opts = Opts {
+            epoch: Some("1".into()),
+            verbose: true,
+            ..Opts::default()
+        };
+        assert_eq!(ignored_option(&opts), Some("--epoch"));
     }
 
     #[test]

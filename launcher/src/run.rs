@@ -21,7 +21,7 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
         Some(Mode::Report { file }) => return crate::report::main(file),
         Some(Mode::Check(args)) => return crate::check::main(args, &cli.opts),
         Some(Mode::Record(args)) => return crate::record::main(args, &cli.opts),
-        Some(Mode::Hook { kind }) => return crate::hook::main(*kind),
+        Some(Mode::Hook { kind }) => return crate::hook::main(*kind, &cli.opts),
         _ => {}
     }
     let mut opts = cli.opts.clone();
