@@ -133,7 +133,8 @@ pub struct Opts {
 /// Modes other than running a command.
 #[derive(Subcommand, Debug)]
 pub enum Mode {
-    /// Print the environment that puts the shim into a shell's or Makefile's children.
+    /// Print the environment that puts the shim into a shell's or Makefile's children (an
+    /// error, not the 1980 default, when no epoch source is found).
     Env {
         /// Output syntax: `sh` for `eval "$(detbuild env)"`, `make` for `include`.
         #[arg(long, value_enum, default_value_t = Format::Sh)]
