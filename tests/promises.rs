@@ -30,6 +30,8 @@ mod host;
 mod identity;
 /// Archives and images made twice by real programs (mke2fs, make dist, python sdist/wheel).
 mod images;
+/// Builder Makefiles, dpkg-buildpackage and rpmbuild switching detbuild on (examples/).
+mod integrations;
 /// Keys independent of job counts and build paths; repeated commands; key generators.
 mod keys;
 /// Epoch sources, config, env output, exit codes, signals.

@@ -14,6 +14,7 @@ Examples:
   detbuild --epoch 1700000000 -- make   pin the clock's start explicitly
   eval \"$(detbuild env)\"                put the shim into this shell's future children
   detbuild env --format make > det.mk   a Makefile can `include det.mk`
+  detbuild hook dpkg > debian/detbuild.mk   per-package opt-in (also: hook rpm)
   detbuild --normalize 'dist/*' -- make dist   then rewrite the archives it made
 
 What the command tree sees:
@@ -122,16 +123,31 @@ pub struct Opts {
     /// Say where the epoch came from and what is injected.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+
+    /// Set by modes whose output is reused later (`env`): no epoch source is an error, not
+    /// the 1980 default with a notice.
+    #[arg(skip)]
+    pub require_epoch: bool,
 }
 
 /// Modes other than running a command.
 #[derive(Subcommand, Debug)]
 pub enum Mode {
-    /// Print the environment that puts the shim into a shell's or Makefile's children.
+    /// Print the environment that puts the shim into a shell's or Makefile's children (an
+    /// error, not the 1980 default, when no epoch source is found).
     Env {
         /// Output syntax: `sh` for `eval "$(detbuild env)"`, `make` for `include`.
         #[arg(long, value_enum, default_value_t = Format::Sh)]
         format: Format,
+    },
+    /// Print the text that runs a package's own build under the shim, for builders that are
+    /// not started as `detbuild -- CMD`: `dpkg` a make fragment for debian/rules, `rpm`
+    /// macros for rpmbuild (see docs/build-farms.md).
+    #[command(after_help = HOOK_HELP)]
+    Hook {
+        /// Which build system.
+        #[arg(value_enum)]
+        kind: HookKind,
     },
     /// Rewrite archives canonically: times clamped to the epoch, owners root (see --help).
     Normalize(crate::normalize::NormalizeArgs),
@@ -148,6 +164,27 @@ pub enum Mode {
     /// that `detbuild check --against FILE` rebuilds and compares with.
     Record(crate::record::RecordArgs),
 }
+
+/// Build systems `detbuild hook` knows.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookKind {
+    /// A make fragment for debian/rules (dpkg-buildpackage, sbuild, pbuilder).
+    Dpkg,
+    /// Macros for rpmbuild (~/.rpmmacros, `rpmbuild --load`, mock, OBS, Koji).
+    Rpm,
+}
+
+const HOOK_HELP: &str = "\
+Use:
+  detbuild hook dpkg > debian/detbuild.mk     then add `include debian/detbuild.mk` at the
+                                              top of debian/rules
+  detbuild hook rpm >> ~/.rpmmacros           or: rpmbuild --load FILE -bb pkg.spec
+
+The recipes of debian/rules, and rpm's %conf, %build, %install and %check, then run under
+the shim with the package's own epoch (debian/changelog, the spec's %changelog); the build
+stops if detbuild is missing. To wrap a whole builder instead:
+  detbuild -- dpkg-buildpackage -b -us -uc
+  dpkg-buildpackage -b -us -uc --rules-file='detbuild -- make -f debian/rules'";
 
 /// Syntax of `detbuild env`.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -195,8 +232,12 @@ fn usage_error(e: &clap::Error, args: &[OsString]) -> Error {
     }
     let text = e.render().to_string();
     let first = text.lines().next().unwrap_or("bad usage");
+    let valid = match e.get(ContextKind::ValidValue) {
+        Some(ContextValue::Strings(values)) => format!(" (one of: {})", values.join(", ")),
+        _ => String::new(),
+    };
     fail!(
-        "{}; see `detbuild --help`",
+        "{}{valid}; see `detbuild --help`",
         first.trim().trim_start_matches("error: ")
     )
 }
@@ -234,5 +275,10 @@ mod tests {
         let msg = error(&["detbuild", "--bogus", "--", "true"]);
         assert!(!msg.contains('\n') && msg.contains("--bogus"), "{msg}");
         assert!(msg.ends_with("see `detbuild --help`"), "{msg}");
+        let msg = error(&["detbuild", "hook", "deb"]);
+        assert!(
+            msg.contains("'deb' for '<KIND>' (one of: dpkg, rpm)"),
+            "{msg}"
+        );
     }
 }

@@ -133,6 +133,23 @@ pub fn notices(r: &Resolved) -> Vec<String> {
         .collect()
 }
 
+/// The error for a mode that must not fall back to [`DEFAULT_EPOCH`] (`detbuild env`: its
+/// output is saved or exported and reused, where a notice would be lost), naming the sources
+/// skipped and how to give one; `None` when a source gave the epoch.
+pub fn refusal(r: &Resolved) -> Option<Error> {
+    if r.source != Source::Default {
+        return None;
+    }
+    let skipped: String = r
+        .skipped
+        .iter()
+        .map(|(source, why)| format!(" (skipped {source}: {why})"))
+        .collect();
+    Some(fail!(
+        "no epoch to export{skipped}: pass --epoch SECONDS, set SOURCE_DATE_EPOCH, set `epoch` in detbuild.toml, or run it in a git checkout with commits or a tree with debian/changelog"
+    ))
+}
+
 /// Parses an epoch as the SOURCE_DATE_EPOCH spec defines it: ASCII digits, like `date +%s`.
 pub fn parse(text: &str, what: &str) -> Result<i64, Error> {
     let bad = || {
@@ -313,6 +330,20 @@ mod tests {
         assert!(notices(&quiet).is_empty());
         let default = resolve(None, None, None, || Probe::Absent, || Probe::Absent).unwrap();
         assert!(notices(&default)[0].contains("1980-01-01"));
+    }
+
+    #[test]
+    fn exported_settings_refuse_the_default() {
+        let found = resolve(None, None, None, || Probe::Found(1), never).unwrap();
+        assert_eq!(refusal(&found), None);
+        let why = || Probe::Skipped("no commits".into());
+        let none = resolve(None, None, None, why, || Probe::Absent).unwrap();
+        let msg = refusal(&none).unwrap().0;
+        assert!(!msg.contains('\n') && msg.contains("--epoch"), "{msg}");
+        assert!(
+            msg.contains("skipped the last git commit: no commits"),
+            "{msg}"
+        );
     }
 
     #[test]

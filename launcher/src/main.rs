@@ -19,6 +19,7 @@ mod epoch;
 mod error;
 mod guard;
 mod handoff;
+mod hook;
 mod isolate;
 mod layout;
 mod normalize;

@@ -21,9 +21,12 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
         Some(Mode::Report { file }) => return crate::report::main(file),
         Some(Mode::Check(args)) => return crate::check::main(args, &cli.opts),
         Some(Mode::Record(args)) => return crate::record::main(args, &cli.opts),
+        Some(Mode::Hook { kind }) => return crate::hook::main(*kind, &cli.opts),
         _ => {}
     }
-    let plan = settle(&cli.opts)?;
+    let mut opts = cli.opts.clone();
+    opts.require_epoch = matches!(cli.mode, Some(Mode::Env { .. }));
+    let plan = settle(&opts)?;
     let mut env = plan::child_env(&plan, std::env::var_os("LD_PRELOAD").as_ref());
     let asan = plan::asan_options(std::env::var_os("ASAN_OPTIONS").as_ref());
     env.push(("ASAN_OPTIONS", asan));
@@ -73,7 +76,13 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
                 code => Ok(code),
             }
         }
-        Some(Mode::Normalize(_) | Mode::Report { .. } | Mode::Check(_) | Mode::Record(_)) => {
+        Some(
+            Mode::Normalize(_)
+            | Mode::Report { .. }
+            | Mode::Check(_)
+            | Mode::Record(_)
+            | Mode::Hook { .. },
+        ) => {
             unreachable!("handled before settling")
         }
     }
@@ -184,6 +193,9 @@ pub fn settle_epoch(opts: &Opts) -> Result<(PathBuf, Config, i64, Source), Error
         || epoch::from_git(&cwd),
         || epoch::from_changelog(&cwd),
     )?;
+    if let Some(refused) = epoch::refusal(&resolved).filter(|_| opts.require_epoch) {
+        return Err(refused);
+    }
     for line in epoch::notices(&resolved) {
         say!("{line}");
     }
