@@ -124,6 +124,36 @@ fn git_commit_time_gives_the_epoch() {
     assert_epoch_from_git(&dir);
 }
 
+// Promise: a Debian package's own changelog gives the epoch even when the package is a git
+// checkout, as dpkg-buildpackage does: the same package gets the same epoch either way.
+#[test]
+fn debian_changelog_wins_over_the_enclosing_git_commit() {
+    let dir = tempdir("changelog-in-git");
+    committed_repo(&dir);
+    std::fs::create_dir(dir.join("debian")).unwrap();
+    std::fs::write(
+        dir.join("debian/changelog"),
+        "x (1) unstable; urgency=low\n\n  * x\n\n -- T <t@example.com>  Sun, 01 Jan 2023 00:00:00 +0000\n",
+    )
+    .unwrap();
+    if !require_tool("dpkg-parsechangelog", "dpkg-dev") {
+        return;
+    }
+    // Control: dpkg's own reading of the changelog (the commit says 1444444444).
+    let dpkg = run(&mut in_dir(
+        native(&["dpkg-parsechangelog", "-S", "Timestamp"]),
+        &dir,
+    ));
+    assert_eq!(dpkg.stdout, "1672531200\n", "{}", dpkg.describe());
+    let out = run(&mut in_dir(det(&["-v"], &["date", "+%s"]), &dir));
+    assert_eq!(out.stdout, dpkg.stdout, "{}", out.describe());
+    assert!(
+        out.stderr.contains("from debian/changelog"),
+        "{}",
+        out.describe()
+    );
+}
+
 // Promise: a checkout owned by another user (git's "dubious ownership") still gives its
 // commit time; the epoch does not depend on who runs the build.
 #[test]

@@ -38,8 +38,8 @@ What the command tree sees:
   randomness, and verifiers (gpgv, gpg --verify) the real clock; add yours under [programs]
   in detbuild.toml.
 
-Epoch, first found: --epoch, $SOURCE_DATE_EPOCH, `epoch` in detbuild.toml, the last git
-commit, the newest debian/changelog entry, else 315532800 (1980-01-01) with a notice.
+Epoch, first found: --epoch, $SOURCE_DATE_EPOCH, `epoch` in detbuild.toml, the newest
+debian/changelog entry, the last git commit, else 315532800 (1980-01-01) with a notice.
 
 Exit status: the command's own; 127 command not found; 126 not executable or a directory;
 128+N killed by signal N (signals sent to detbuild are forwarded; if detbuild dies, the

@@ -1,7 +1,9 @@
 //! Which epoch a run uses, and where it came from.
 //!
-//! Precedence: `--epoch`, `$SOURCE_DATE_EPOCH`, `epoch` in detbuild.toml, the last git commit
-//! of the enclosing repository, the newest `debian/changelog` entry, else [`DEFAULT_EPOCH`].
+//! Precedence: `--epoch`, `$SOURCE_DATE_EPOCH`, `epoch` in detbuild.toml, the newest entry of
+//! the build root's `debian/changelog` (what dpkg-buildpackage itself uses, and more specific
+//! than a repository that merely contains the package), the last git commit of the enclosing
+//! repository, else [`DEFAULT_EPOCH`].
 //! A malformed `--epoch` or `$SOURCE_DATE_EPOCH` is an error, never skipped: the spec says a
 //! malformed value SHOULD fail the build. A git repository or changelog that is there but
 //! unusable is skipped with its reason ([`Probe::Skipped`]), which the launcher prints: the
@@ -98,7 +100,7 @@ pub fn resolve(
         Probe::Absent => None,
     };
     if let Some((epoch, source)) =
-        found(Source::Git, git()).or_else(|| found(Source::Changelog, changelog()))
+        found(Source::Changelog, changelog()).or_else(|| found(Source::Git, git()))
     {
         return Ok(Resolved {
             epoch,
@@ -284,7 +286,7 @@ mod tests {
     }
 
     #[test]
-    fn precedence_is_flag_env_config_git_changelog_default() {
+    fn precedence_is_flag_env_config_changelog_git_default() {
         let env = OsStr::new("200");
         assert_eq!(
             resolve(Some("100"), Some(env), Some(300), never, never),
@@ -299,11 +301,11 @@ mod tests {
             settled(300, Source::Config)
         );
         assert_eq!(
-            resolve(None, None, None, || Probe::Found(400), never),
+            resolve(None, None, None, || Probe::Found(400), || Probe::Absent),
             settled(400, Source::Git)
         );
         assert_eq!(
-            resolve(None, None, None, || Probe::Absent, || Probe::Found(500)),
+            resolve(None, None, None, never, || Probe::Found(500)),
             settled(500, Source::Changelog)
         );
         assert_eq!(
@@ -314,19 +316,26 @@ mod tests {
 
     #[test]
     fn skipped_sources_are_named_with_their_reason() {
-        let why = || Probe::Skipped("no commits".into());
-        let r = resolve(None, None, None, why, || Probe::Found(500)).unwrap();
+        let no_commits = || Probe::Skipped("no commits".into());
+        let no_date = || Probe::Skipped("no dated entry".into());
+        let r = resolve(None, None, None, no_commits, || Probe::Found(500)).unwrap();
         assert_eq!((r.epoch, r.source), (500, Source::Changelog));
+        assert!(
+            notices(&r).is_empty(),
+            "git is not consulted when the changelog answers"
+        );
+        let r = resolve(None, None, None, || Probe::Found(500), no_date).unwrap();
+        assert_eq!((r.epoch, r.source), (500, Source::Git));
         let lines = notices(&r);
         assert_eq!(lines.len(), 1);
         assert!(
-            lines[0].contains("the last git commit (no commits)") && lines[0].contains("500"),
+            lines[0].contains("debian/changelog (no dated entry)") && lines[0].contains("500"),
             "{lines:?}"
         );
-        let r = resolve(None, None, None, why, || Probe::Absent).unwrap();
+        let r = resolve(None, None, None, no_commits, || Probe::Absent).unwrap();
         assert_eq!(r.source, Source::Default);
         assert!(notices(&r)[0].contains("no commits"));
-        let quiet = resolve(None, None, None, || Probe::Found(1), never).unwrap();
+        let quiet = resolve(None, None, None, || Probe::Found(1), || Probe::Absent).unwrap();
         assert!(notices(&quiet).is_empty());
         let default = resolve(None, None, None, || Probe::Absent, || Probe::Absent).unwrap();
         assert!(notices(&default)[0].contains("1980-01-01"));
@@ -334,7 +343,7 @@ mod tests {
 
     #[test]
     fn exported_settings_refuse_the_default() {
-        let found = resolve(None, None, None, || Probe::Found(1), never).unwrap();
+        let found = resolve(None, None, None, || Probe::Found(1), || Probe::Absent).unwrap();
         assert_eq!(refusal(&found), None);
         let why = || Probe::Skipped("no commits".into());
         let none = resolve(None, None, None, why, || Probe::Absent).unwrap();
