@@ -158,11 +158,18 @@ pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut 
     unsafe { rename_official(h, host) }
 }
 
-/// The `_r` forms' result: on success `*result` is null or the filled `hostent`.
+/// The `_r` forms: [`resolve`] with `ask`, then on success the entry `*result` points to
+/// (null, or the caller's `hostent`, filled) renamed.
 ///
 /// # Safety
-/// `result` is null or points to the pointer the lookup set.
-unsafe fn rename_result(r: c_int, result: *mut *mut hostent, host: Option<&'static Host>) -> c_int {
+/// `name` as for [`resolve`]; `result` is null or where `ask` stores its answer.
+unsafe fn resolve_r(
+    name: *const c_char,
+    result: *mut *mut hostent,
+    ask: impl FnOnce(*const c_char) -> c_int,
+) -> c_int {
+    // SAFETY: caller's contract.
+    let (r, host) = unsafe { resolve(name, ask) };
     if r == 0 && !result.is_null() {
         // SAFETY: caller's contract.
         unsafe { rename_official(*result, host) };
@@ -188,9 +195,7 @@ pub unsafe extern "C" fn gethostbyname_r(
         return libc::ENOSYS;
     };
     // SAFETY: the caller's arguments, the name perhaps replaced by a C string.
-    let (r, host) = unsafe { resolve(name, |n| f(n, ret, buf, buflen, result, h_errnop)) };
-    // SAFETY: `result` is the caller's.
-    unsafe { rename_result(r, result, host) }
+    unsafe { resolve_r(name, result, |n| f(n, ret, buf, buflen, result, h_errnop)) }
 }
 
 /// Faked for the fake host name (see the module docs).
@@ -212,7 +217,9 @@ pub unsafe extern "C" fn gethostbyname2_r(
         return libc::ENOSYS;
     };
     // SAFETY: the caller's arguments, the name perhaps replaced by a C string.
-    let (r, host) = unsafe { resolve(name, |n| f(n, af, ret, buf, buflen, result, h_errnop)) };
-    // SAFETY: `result` is the caller's.
-    unsafe { rename_result(r, result, host) }
+    unsafe {
+        resolve_r(name, result, |n| {
+            f(n, af, ret, buf, buflen, result, h_errnop)
+        })
+    }
 }
