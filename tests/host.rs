@@ -130,13 +130,14 @@ fn addresses(getent: &str) -> Vec<String> {
 // Promise: a program that looks up its own host name finds this machine's addresses under the
 // fake name, as it finds them natively under the real one: `hostname -f` (getaddrinfo with
 // AI_CANONNAME), `getent hosts` (gethostbyname2), `getent ahosts` (getaddrinfo), Perl's
-// gethostbyname and Python's gethostbyname_ex (gethostbyname_r). The resolver does not know
-// the fake name, so without the shim's help these fail (lsof's test suite did).
+// gethostbyname, Python's gethostbyname_ex (gethostbyname_r) and Java's getLocalHost (as Maven
+// and Gradle call it). The resolver does not know the fake name, so without the shim's help
+// these fail (lsof's test suite did).
 #[test]
 fn own_host_name_resolves_to_this_machine() {
     if !have_tools(
-        &["hostname", "getent", "perl", "python3"],
-        "hostname libc-bin perl python3",
+        &["hostname", "getent", "perl", "python3", "java"],
+        "hostname libc-bin perl python3 default-jdk-headless",
     ) {
         return;
     }
@@ -155,12 +156,23 @@ fn own_host_name_resolves_to_this_machine() {
         "native control: the resolver knows `detbuild`, so this test proves nothing:\n{}",
         unknown.describe()
     );
-    let script = r#"hostname -f; echo --
+    let java = tempdir("own-host").join("LocalHost.java");
+    std::fs::write(
+        &java,
+        "public class LocalHost { public static void main(String[] a) throws Exception {\n\
+         System.out.println(java.net.InetAddress.getLocalHost().getHostName()); } }\n",
+    )
+    .unwrap();
+    let script = format!(
+        r#"hostname -f; echo --
         getent hosts "$(hostname)"; echo --
         getent ahosts DetBuild.; echo --
         perl -e '@h = gethostbyname("detbuild") or die "no answer\n"; print "$h[0]\n"'
-        python3 -c 'import socket; print(socket.gethostbyname_ex(socket.gethostname())[0])'"#;
-    let out = run(&mut det(&["--epoch", EPOCH], &["sh", "-c", script])).ok();
+        python3 -c 'import socket; print(socket.gethostbyname_ex(socket.gethostname())[0])'
+        java {}"#,
+        java.display()
+    );
+    let out = run(&mut det(&["--epoch", EPOCH], &["sh", "-c", &script])).ok();
     let parts: Vec<&str> = out.split("--\n").collect();
     assert_eq!(parts.len(), 4, "{out}");
     assert_eq!(parts[0], "detbuild\n", "hostname -f");
@@ -172,5 +184,8 @@ fn own_host_name_resolves_to_this_machine() {
         "getent hosts names another host:\n{out}"
     );
     assert_eq!(addresses(parts[2]), expected, "getent ahosts:\n{out}");
-    assert_eq!(parts[3], "detbuild\ndetbuild\n", "Perl, Python:\n{out}");
+    assert_eq!(
+        parts[3], "detbuild\ndetbuild\ndetbuild\n",
+        "Perl, Python, Java:\n{out}"
+    );
 }
