@@ -114,3 +114,78 @@ fn host_switch_real_shows_the_machines_name() {
     let out = run_as(&dir, "alpha", &under_detbuild(&flags, "hostname; uname -n"));
     assert_eq!(out, "alpha\ndetbuild\n");
 }
+
+/// The addresses (first column) of `getent hosts` output, sorted.
+fn addresses(getent: &str) -> Vec<String> {
+    let mut all: Vec<String> = getent
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+// Promise: a program that looks up its own host name finds this machine's addresses under the
+// fake name, as it finds them natively under the real one: `hostname -f` (getaddrinfo with
+// AI_CANONNAME), `getent hosts` (gethostbyname2), `getent ahosts` (getaddrinfo), Perl's
+// gethostbyname, Python's gethostbyname_ex (gethostbyname_r) and Java's getLocalHost (as Maven
+// and Gradle call it). The resolver does not know the fake name, so without the shim's help
+// these fail (lsof's test suite did).
+#[test]
+fn own_host_name_resolves_to_this_machine() {
+    if !have_tools(
+        &["hostname", "getent", "perl", "python3", "java"],
+        "hostname libc-bin perl python3 default-jdk-headless",
+    ) {
+        return;
+    }
+    let real = run(&mut native(&["hostname"])).ok().trim().to_string();
+    let natively = run(&mut native(&["getent", "hosts", &real]));
+    if !capable(
+        natively.status.success(),
+        &format!("a resolvable host name (`getent hosts {real}` fails; add it to /etc/hosts)"),
+    ) {
+        return;
+    }
+    let expected = addresses(&natively.stdout);
+    let unknown = run(&mut native(&["getent", "hosts", "detbuild"]));
+    assert!(
+        !unknown.status.success(),
+        "native control: the resolver knows `detbuild`, so this test proves nothing:\n{}",
+        unknown.describe()
+    );
+    let java = tempdir("own-host").join("LocalHost.java");
+    std::fs::write(
+        &java,
+        "public class LocalHost { public static void main(String[] a) throws Exception {\n\
+         System.out.println(java.net.InetAddress.getLocalHost().getHostName()); } }\n",
+    )
+    .unwrap();
+    let script = format!(
+        r#"hostname -f; echo --
+        getent hosts "$(hostname)"; echo --
+        getent ahosts DetBuild.; echo --
+        perl -e '@h = gethostbyname("detbuild") or die "no answer\n"; print "$h[0]\n"'
+        python3 -c 'import socket; print(socket.gethostbyname_ex(socket.gethostname())[0])'
+        java {}"#,
+        java.display()
+    );
+    let out = run(&mut det(&["--epoch", EPOCH], &["sh", "-c", &script])).ok();
+    let parts: Vec<&str> = out.split("--\n").collect();
+    assert_eq!(parts.len(), 4, "{out}");
+    assert_eq!(parts[0], "detbuild\n", "hostname -f");
+    assert_eq!(addresses(parts[1]), expected, "getent hosts:\n{out}");
+    assert!(
+        parts[1]
+            .lines()
+            .all(|l| l.split_whitespace().nth(1) == Some("detbuild")),
+        "getent hosts names another host:\n{out}"
+    );
+    assert_eq!(addresses(parts[2]), expected, "getent ahosts:\n{out}");
+    assert_eq!(
+        parts[3], "detbuild\ndetbuild\ndetbuild\n",
+        "Perl, Python, Java:\n{out}"
+    );
+}

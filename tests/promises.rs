@@ -52,6 +52,8 @@ mod random;
 mod shell;
 /// Temporary names from the stream.
 mod tempnames;
+/// A real Debian source package built twice by dpkg-buildpackage, natively and under detbuild.
+mod thirdparty;
 /// Threads, forks, signals, early hooks, other preloads, secure programs.
 mod threads;
 /// Sleeps and timed waits take their real time and move the clock consistently.

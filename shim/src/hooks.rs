@@ -287,6 +287,12 @@ table! {
     hook lazy uname(*mut libc::utsname) -> c_int;
     hook lazy gethostname(*mut c_char, usize) -> c_int;
     hook lazy getdomainname(*mut c_char, usize) -> c_int;
+    // lookup.rs: name lookups of the fake host name
+    hook lazy getaddrinfo(*const c_char, *const c_char, *const libc::addrinfo, *mut *mut libc::addrinfo) -> c_int;
+    hook lazy gethostbyname(*const c_char) -> *mut libc::hostent;
+    hook lazy gethostbyname2(*const c_char, c_int) -> *mut libc::hostent;
+    hook lazy gethostbyname_r(*const c_char, *mut libc::hostent, *mut c_char, usize, *mut *mut libc::hostent, *mut c_int) -> c_int;
+    hook lazy gethostbyname2_r(*const c_char, c_int, *mut libc::hostent, *mut c_char, usize, *mut *mut libc::hostent, *mut c_int) -> c_int;
     // cpus.rs
     hook lazy sysconf(c_int) -> c_long;
     hook lazy get_nprocs() -> c_int;

@@ -9,8 +9,8 @@
 //! it has a hook of its own.
 //!
 //! Real: programs whose `host` switch is off (`ssh` by default), inert processes, statically
-//! linked and Go programs, `sethostname`. Name lookups of the fake name (`hostname -f`) go
-//! to the resolver, which does not know it.
+//! linked and Go programs, `sethostname`. Name lookups of the fake name (`hostname -f`):
+//! `lookup.rs`.
 
 use crate::clock::set_errno;
 use crate::hooks::{count, Id};

@@ -53,6 +53,7 @@ pub mod handoff;
 pub mod hooks;
 pub mod host;
 pub mod identity;
+pub mod lookup;
 pub mod poll;
 pub mod random;
 pub mod reap;

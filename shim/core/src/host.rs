@@ -145,6 +145,13 @@ impl Host {
         Ok(true)
     }
 
+    /// Whether a name lookup for `query` asks for this host: the node name, ASCII case
+    /// ignored (host names are), with or without one trailing dot (the absolute form).
+    pub fn is_own_name(&self, query: &[u8]) -> bool {
+        let bare = query.strip_suffix(b".").unwrap_or(query);
+        !self.name.as_bytes().is_empty() && bare.eq_ignore_ascii_case(self.name.as_bytes())
+    }
+
     /// The payload fields for this host (`;host=...` and the configured others).
     pub fn encode(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
         fn text(t: &Text) -> &str {
@@ -183,6 +190,25 @@ mod tests {
             assert!(!valid(bad), "{bad:?}");
         }
         assert!(valid(&[b'x'; 64]));
+    }
+
+    #[test]
+    fn own_name_ignores_case_and_one_trailing_dot() {
+        let h = Host::default();
+        for yes in [&b"detbuild"[..], b"DetBuild", b"detbuild."] {
+            assert!(h.is_own_name(yes), "{yes:?}");
+        }
+        for no in [
+            &b"detbuild.."[..],
+            b"detbuild2",
+            b"detbuil",
+            b"detbuild.example",
+            b"",
+            b".",
+        ] {
+            assert!(!h.is_own_name(no), "{no:?}");
+        }
+        assert!(!Host::UNSET.is_own_name(b""));
     }
 
     #[test]
