@@ -339,10 +339,7 @@ fn the_clock_and_the_audit_follow_into_the_chroot() {
         times[1] >= times[0] + 2,
         "the chroot started at the epoch again: {out}"
     );
-    assert!(
-        times[2] > times[1],
-        "the time spent inside was lost: {out}"
-    );
+    assert!(times[2] > times[1], "the time spent inside was lost: {out}");
     let audit = std::fs::read_to_string(&report).unwrap();
     let inside = audit
         .lines()

@@ -97,8 +97,8 @@ pub fn adopt() {
     let value = saved.get(b"LD_PRELOAD=".len()..).unwrap_or(b"");
     let Some((entry, carried)) = value
         .split(|&b| b == b' ' || b == b':')
-        .filter_map(|e| Some((e, parse_entry(e)?)))
-        .last()
+        .rev()
+        .find_map(|e| Some((e, parse_entry(e)?)))
     else {
         return;
     };
