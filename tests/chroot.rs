@@ -350,3 +350,29 @@ fn the_clock_and_the_audit_follow_into_the_chroot() {
         "one audit line per date, inside or not:\n{audit}"
     );
 }
+
+// Promise: a statically linked program started in a root without /proc (which the shim cannot
+// reach, so it could never remove a copy of the shim) gets the usual static-program warning
+// and leaves the root as it was.
+#[test]
+fn a_static_program_in_a_chroot_leaves_nothing_behind() {
+    if !capable_here() {
+        return;
+    }
+    let root = new_root("static");
+    let probe = probe_with("host", &["-static"]);
+    std::fs::copy(&probe, root.join("bin/static-host")).unwrap();
+    let r = root.to_str().unwrap();
+    let tree = listing(&root);
+    let out = run(&mut det(
+        &["--epoch", EPOCH],
+        &["chroot", r, "sh", "-c", "/bin/static-host"],
+    ));
+    assert!(out.status.success(), "{}", out.describe());
+    assert!(
+        out.stderr.contains("statically linked") && out.stderr.lines().count() == 1,
+        "{}",
+        out.describe()
+    );
+    assert_eq!(listing(&root), tree, "the root changed");
+}

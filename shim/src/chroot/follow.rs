@@ -67,8 +67,10 @@ fn host_shim(buf: &mut [u8; ENTRY]) -> Option<&[u8]> {
 
 impl Follow {
     /// The entry for a program this process starts now; `None` when the usual repair applies
-    /// (no host root's descriptor, or the shim's host path works here).
-    pub fn prepare() -> Option<Follow> {
+    /// (no host root's descriptor, or the shim's host path works here). `unreachable` says
+    /// whether the program is one the shim cannot reach (static, Go): it gets no plant, which
+    /// it could not remove (the exec's own check warns about it).
+    pub fn prepare(unreachable: impl FnOnce() -> bool) -> Option<Follow> {
         let root = host()?;
         let mut path = [0u8; ENTRY];
         let path = host_shim(&mut path)?;
@@ -96,6 +98,10 @@ impl Follow {
                 out.len = len;
                 return Some(out);
             }
+        }
+        if unreachable() {
+            sys::close(dup);
+            return Some(Follow { dup: -1, ..out });
         }
         match out.plant(root, path) {
             Ok(()) => Some(out),
