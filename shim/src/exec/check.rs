@@ -95,11 +95,14 @@ pub fn program(target: Target) {
 
 /// Whether the program at `path` is one the shim cannot reach, judged afresh: nothing is
 /// recorded, counted or printed (the exec's own check does that).
-pub fn unreachable(path: *const c_char) -> bool {
+///
+/// # Safety
+/// `path` must be null or a NUL-terminated string.
+pub unsafe fn unreachable(path: *const c_char) -> bool {
     if path.is_null() {
         return false;
     }
-    // SAFETY: a non-null exec path is a NUL-terminated string.
+    // SAFETY: caller's contract.
     let (name, fd) = unsafe {
         (
             CStr::from_ptr(path).to_bytes(),

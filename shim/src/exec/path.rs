@@ -177,5 +177,6 @@ pub fn check_spawnp(file: *const c_char) {
 /// Whether the program `execvp` or `posix_spawnp` would run for `file` is one the shim cannot
 /// reach ([`check::unreachable`]: judged afresh, nothing counted or printed).
 pub fn unreachable(file: *const c_char) -> bool {
-    with_target(file, check::unreachable)
+    // SAFETY: `with_target` passes `file` or a NUL-terminated candidate.
+    with_target(file, |path| unsafe { check::unreachable(path) })
 }
