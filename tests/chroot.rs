@@ -236,7 +236,7 @@ fn nested_chroots_keep_the_shim() {
 
 // Promise: a program that calls chroot() twice, then chdir("/"), then posix_spawn (vfork and
 // exec inside); one that uses syscall(SYS_chroot), fork and execvp; one that uses
-// syscall(SYS_pivot_root) in a private mount namespace.
+// syscall(SYS_pivot_root) in a private mount namespace; system() and popen() inside.
 fn program_entering(method: &str) {
     if !capable_here() {
         return;
@@ -251,6 +251,7 @@ fn program_entering(method: &str) {
             vec![p, "chroot", r, "/inner", "--", "sh", "-c", PROBE]
         }
         "syscall" => vec![p, "syscall", r, "--", "sh", "-c", PROBE],
+        "system" | "popen" => vec![p, method, r, "--", PROBE],
         _ => {
             std::fs::create_dir_all(root.join("old")).unwrap();
             script = format!("mount --bind {r} {r} && exec {p} pivot {r} -- sh -c '{PROBE}'");
@@ -259,7 +260,10 @@ fn program_entering(method: &str) {
     };
     assert_followed(&root, &argv);
 }
-one_test_per_case!(a_program_entering_a_root_keeps_the_shim, program_entering; twice, syscall, pivot);
+one_test_per_case!(
+    a_program_entering_a_root_keeps_the_shim, program_entering;
+    twice, syscall, pivot, system, popen
+);
 
 // Promise: a root on another file system (a tmpfs here, so the shim is copied, not linked)
 // keeps the shim, and no copy is left there.
