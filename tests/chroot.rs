@@ -380,3 +380,20 @@ fn a_static_program_in_a_chroot_leaves_nothing_behind() {
     );
     assert_eq!(listing(&root), tree, "the root changed");
 }
+
+// Promise: a Python builder that chroots and runs its commands with `subprocess` (which
+// closes every inherited descriptor in the child, `close_fds=True`) keeps the shim in them.
+#[test]
+fn python_subprocess_in_a_chroot_keeps_the_shim() {
+    if !capable_here() || !have("python3", "python3") {
+        return;
+    }
+    let root = new_root("python");
+    let script = format!(
+        "import os, subprocess, sys\n\
+         os.chroot({root:?}); os.chdir('/')\n\
+         r = subprocess.run(['sh', '-c', {PROBE:?}], capture_output=True, close_fds=True)\n\
+         sys.stdout.write(r.stdout.decode())\n"
+    );
+    assert_followed(&root, &["python3", "-c", &script]);
+}
