@@ -236,7 +236,9 @@ fn nested_chroots_keep_the_shim() {
 
 // Promise: a program that calls chroot() twice, then chdir("/"), then posix_spawn (vfork and
 // exec inside); one that uses syscall(SYS_chroot), fork and execvp; one that uses
-// syscall(SYS_pivot_root) in a private mount namespace; system() and popen() inside.
+// syscall(SYS_pivot_root) in a private mount namespace; system() and popen() inside; one that
+// closes every descriptor it did not open (close, dup2 onto the numbers the shim uses,
+// closefrom) before it starts its program.
 fn program_entering(method: &str) {
     if !capable_here() {
         return;
@@ -252,6 +254,7 @@ fn program_entering(method: &str) {
         }
         "syscall" => vec![p, "syscall", r, "--", "sh", "-c", PROBE],
         "system" | "popen" => vec![p, method, r, "--", PROBE],
+        "clobber" => vec![p, method, r, "--", "sh", "-c", PROBE],
         _ => {
             std::fs::create_dir_all(root.join("old")).unwrap();
             script = format!("mount --bind {r} {r} && exec {p} pivot {r} -- sh -c '{PROBE}'");
@@ -262,7 +265,7 @@ fn program_entering(method: &str) {
 }
 one_test_per_case!(
     a_program_entering_a_root_keeps_the_shim, program_entering;
-    twice, syscall, pivot, system, popen
+    twice, syscall, pivot, system, popen, clobber
 );
 
 // Promise: a root on another file system (a tmpfs here, so the shim is copied, not linked)

@@ -9,6 +9,9 @@
  *   pivot   ROOT (one) must be a mount point in a private mount namespace: chdir(ROOT),
  *           syscall(SYS_pivot_root, ".", "old"), umount2("/old", MNT_DETACH), then
  *           posix_spawnp
+ *   clobber chroot(), then what daemons and careful builders do to descriptors they did not
+ *           open: close() of 3..1099, dup2() onto 1000 and 1001 (then closed), closefrom(3);
+ *           then posix_spawnp
  *   system  chroot(), then system(PROGRAM) (PROGRAM is a shell command)
  *   popen   chroot(), then popen(PROGRAM), copying its output to stdout */
 #define _GNU_SOURCE
@@ -55,6 +58,17 @@ int main(int argc, char **argv) {
         return 2;
     }
     char **child = argv + i + 1;
+    if (strcmp(method, "clobber") == 0) {
+        for (int fd = 3; fd < 1100; fd++)
+            close(fd);
+        if (dup2(2, 1000) != 1000 || dup2(2, 1001) != 1001) {
+            perror("dup2");
+            return 2;
+        }
+        close(1000);
+        close(1001);
+        closefrom(3);
+    }
     if (strcmp(method, "system") == 0) {
         int status = system(child[0]);
         return WIFEXITED(status) ? WEXITSTATUS(status) : 2;
