@@ -28,6 +28,8 @@
 //!   (libuuid mixes the pid into what `getrandom` gave it).
 //! - [`stat`]: the `stat` family reports file times clamped to the epoch for archivers and
 //!   image makers, and owners root where configured (switches `mtime`, `owner`).
+//! - [`chroot`]: `chroot` and `pivot_root` keep the shim in the programs started inside the
+//!   new root.
 //! - [`hooks`]: the one table of every hooked and looked-up symbol; [`fd`]: the descriptor
 //!   table; [`vfs`]: virtual files; [`tempname`]: temporary names from the stream.
 //!
@@ -38,6 +40,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(clippy::missing_safety_doc)]
 
+pub mod chroot;
 pub mod clock;
 pub mod cpus;
 pub mod dir;

@@ -11,7 +11,8 @@
 //! absent from `calls`), `random_bytes` (bytes served from
 //! the stream per entry point), `real_random_opens` (random devices and uuid files opened
 //! while randomness is real, answered by the kernel) and `static_execs` (execs of programs
-//! the shim cannot reach).
+//! the shim cannot reach), and when not zero `chroot_unshimmed` (programs started inside a new
+//! root without the shim, see `chroot`).
 //! Only non-zero counters are listed. The format is [`detbuild_core::report::Line`]'s.
 //!
 //! Each line counts what happened since the process's previous line (none, or a failed
@@ -30,6 +31,8 @@
 //!   itself;
 //! - an exec line is written only for a target that `access(X_OK)` accepts; if the exec still
 //!   fails, the counters restart, so the next line of this image counts only what followed;
+//! - inside a chroot the file, `/proc/self/exe` and `/proc/self/cmdline` are reached through
+//!   the host root's descriptor (`chroot`), so a root without `/proc` still gets full lines;
 //! - a process killed by a signal, or a child of a raw `clone` that never used the shim,
 //!   writes no line. `DETBUILD_REPORT` is restored by exec repair like the other variables.
 //!   Setuid programs (inert) never write.
@@ -135,6 +138,7 @@ fn reset() {
         c.store(0, Ordering::Relaxed);
     }
     exec::STATIC_EXECS.store(0, Ordering::Relaxed);
+    crate::chroot::UNSHIMMED.store(0, Ordering::Relaxed);
 }
 
 /// In a forked child: take the counters over and start them at zero; `keys` is the child's
@@ -224,11 +228,13 @@ fn write_line(event: &str, target: Option<&[u8]>) {
     line.num("pid", sys::getpid().into());
     line.num("ppid", sys::getppid().into());
     let mut exe = [0u8; 1024];
-    // SAFETY: a literal NUL-terminated path.
-    let n = unsafe { sys::readlink(c"/proc/self/exe".as_ptr().cast(), &mut exe) };
+    let n = crate::chroot::readlink_host(c"/proc/self/exe", &mut exe);
     line.str("exe", &exe[..n.clamp(0, exe.len() as isize) as usize]);
     let mut argv = [0u8; 2048];
-    line.strings("argv", sys::read_file(c"/proc/self/cmdline", &mut argv));
+    line.strings(
+        "argv",
+        crate::chroot::read_host(c"/proc/self/cmdline", &mut argv),
+    );
     let active = state::mode() == state::Mode::Active;
     line.str("mode", if active { b"active" } else { b"transparent" });
     use detbuild_core::policy::Source;
@@ -245,6 +251,10 @@ fn write_line(event: &str, target: Option<&[u8]>) {
     }
     line.key("parent", &parent);
     line.num("static_execs", exec::static_execs() as i64);
+    let unshimmed = crate::chroot::UNSHIMMED.load(Ordering::Relaxed);
+    if unshimmed > 0 {
+        line.num("chroot_unshimmed", unshimmed as i64);
+    }
     line.num(
         "real_random_opens",
         REAL_OPENS.load(Ordering::Relaxed) as i64,
@@ -264,8 +274,9 @@ fn write_line(event: &str, target: Option<&[u8]>) {
     line.counts("calls", crate::hooks::all_calls());
     let out = line.finish();
     let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC;
-    // SAFETY: the saved entry is NUL-terminated in the arena (see env::saved_cstr).
-    let fd = unsafe { sys::open(path.as_ptr(), flags, 0o644) };
+    // SAFETY: the saved entry is NUL-terminated in the arena (see env::saved_cstr); inside a
+    // chroot it is opened in the host root (`chroot`).
+    let fd = unsafe { crate::chroot::open_host(path.as_ptr(), flags, 0o644) };
     if fd >= 0 {
         sys::write(fd as i32, out);
         sys::close(fd as i32);
