@@ -30,6 +30,8 @@ mod host;
 mod identity;
 /// Archives and images made twice by real programs (mke2fs, make dist, python sdist/wheel).
 mod images;
+/// Inode and device numbers renumbered for the programs that record them (cpio, tar, xorriso).
+mod inodes;
 /// Keys independent of job counts and build paths; repeated commands; key generators.
 mod keys;
 /// Epoch sources, config, env output, exit codes, signals.

@@ -1,12 +1,17 @@
 //! File-status hooks: the `stat` family, for programs whose policy rewrites what it reports.
 //!
 //! Rewritten, only for programs whose `mtime` switch is on (archivers and image makers by
-//! default, `detbuild_core::policy::DEFAULTS`) or whose `owner` switch is on (none by default):
+//! default, `detbuild_core::policy::DEFAULTS`), whose `inodes` switch is on (the archivers
+//! that record inode numbers) or whose `owner` switch is on (none by default):
 //! - `mtime`: atime, mtime, ctime (and `statx`'s birth time) read `min(real, epoch)`
 //!   (`detbuild_core::clamp::clamp`), so an archive of files made during the build records the
 //!   epoch for them, as `tar --clamp-mtime --mtime=@$SOURCE_DATE_EPOCH` would;
 //! - `owner`: uid and gid read 0, so archivers write `root` (they look the names up with
-//!   `getpwuid(0)`), as `tar --owner=0 --group=0` would.
+//!   `getpwuid(0)`), as `tar --owner=0 --group=0` would;
+//! - `inodes`: device and inode read their first-sight numbers ([`crate::inodes`],
+//!   `detbuild_core::inodes`): consistent within the process, so hard links stay hard links,
+//!   and the same for the same walk of the same tree wherever it sits. `st_rdev` (a device
+//!   file's own number) and `d_ino` in directory listings stay real.
 //!
 //! Hooked: `stat`, `lstat`, `fstat`, `fstatat`, `statx`, their `*64` names, and the
 //! `__xstat`, `__lxstat`, `__fxstat`, `__fxstatat` (+ `64`) entry points that programs built
@@ -45,6 +50,8 @@ struct View {
     clamp: Option<i64>,
     /// Whether uid and gid read 0.
     root: bool,
+    /// Whether device and inode numbers are renumbered.
+    inodes: bool,
 }
 
 #[inline]
@@ -53,6 +60,7 @@ fn view() -> Option<View> {
     Some(View {
         clamp: p.policy.fakes(Source::Mtime).then_some(p.epoch),
         root: p.policy.fakes(Source::Owner),
+        inodes: p.policy.fakes(Source::Inodes),
     })
 }
 
@@ -81,6 +89,12 @@ fn fix(st: &mut Stat, v: View) {
         st.st_uid = 0;
         st.st_gid = 0;
     }
+    if v.inodes {
+        if let Some((dev, ino)) = crate::inodes::renumber(st.st_dev, st.st_ino) {
+            st.st_dev = dev;
+            st.st_ino = ino;
+        }
+    }
 }
 
 /// Rewrites a filled `struct statx` per `v` (only the fields its mask says were filled).
@@ -105,6 +119,14 @@ fn fix_statx(st: &mut Statx, v: View) {
         }
         if st.stx_mask & libc::STATX_GID != 0 {
             st.stx_gid = 0;
+        }
+    }
+    if v.inodes && st.stx_mask & libc::STATX_INO != 0 {
+        let dev = libc::makedev(st.stx_dev_major, st.stx_dev_minor);
+        if let Some((dev, ino)) = crate::inodes::renumber(dev, st.stx_ino) {
+            st.stx_dev_major = libc::major(dev);
+            st.stx_dev_minor = libc::minor(dev);
+            st.stx_ino = ino;
         }
     }
 }
