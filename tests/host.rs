@@ -114,3 +114,16 @@ fn host_switch_real_shows_the_machines_name() {
     let out = run_as(&dir, "alpha", &under_detbuild(&flags, "hostname; uname -n"));
     assert_eq!(out, "alpha\ndetbuild\n");
 }
+
+// Promise: copying the host-name files (`cp /etc/hostname DIR/etc/`, as debootstrap does) and
+// the CPU list works under detbuild and copies what the build sees: their `fstat` reports the
+// real file's device and inode, as `cp` checks ("replaced while being copied").
+#[test]
+fn provided_files_can_be_copied() {
+    let dir = tempdir("copy-hostname");
+    let script = "cp /etc/hostname h && cp /proc/sys/kernel/hostname k && cp /proc/cpuinfo c \
+                  && cat h k && grep -c ^processor c";
+    let mut cmd = det(&["--epoch", EPOCH], &["sh", "-c", script]);
+    let out = run(cmd.current_dir(&dir)).ok();
+    assert_eq!(out, "detbuild\ndetbuild\n4\n");
+}

@@ -20,7 +20,11 @@
 //! alias of the plain one in glibc, so the `*64` hooks forward to the plain name's real
 //! function (one lookup per pair).
 //!
-//! Real: everything for other programs (one policy check, then the real call), every other
+//! Every program: `fstat` (and `AT_EMPTY_PATH`) of a provided text file (`/etc/hostname`,
+//! `/proc/cpuinfo`...: a memfd, `vfs.rs`) reports the device and inode of the real file it
+//! stands for, so `cp` of it does not fail with "replaced while being copied".
+//!
+//! Real: everything else for other programs (one policy check, then the real call), every other
 //! field, and every failed call (errno untouched). When the real function cannot be looked up
 //! (a `stat` inside `dlsym`'s own allocation), the system call answers instead. Calls inside libc (`fts`, `nftw`, `glob`)
 //! and raw `syscall(SYS_statx)` are not seen.
@@ -144,6 +148,36 @@ fn after(r: c_int, buf: *mut Stat) -> c_int {
     r
 }
 
+/// Whether `(dirfd, path)` names the descriptor itself (`fstat`, `AT_EMPTY_PATH`) and that
+/// descriptor is a provided text file (`vfs.rs`): then the device and inode of the real file it
+/// stands for, given the memfd's inode `ino`.
+#[inline]
+fn provided(dirfd: c_int, path: *const c_char, ino: u64) -> Option<(u64, u64)> {
+    if dirfd < 0 || crate::fd::kind(dirfd) != crate::fd::Kind::Text {
+        return None;
+    }
+    // SAFETY: a non-null path is NUL-terminated by the caller's contract.
+    if !path.is_null() && unsafe { *path } != 0 {
+        return None;
+    }
+    crate::fd::text_identity(dirfd, ino)
+}
+
+/// After a successful real call into `buf`: a provided text file reports the real file's
+/// device and inode (every program: `cp` compares them with its `stat` of the path).
+#[inline]
+fn identity(r: c_int, dirfd: c_int, path: *const c_char, buf: *mut Stat) -> c_int {
+    if r == 0 && !buf.is_null() {
+        // SAFETY: the real call succeeded, so `buf` points to a filled `struct stat`.
+        let st = unsafe { &mut *buf };
+        if let Some((dev, ino)) = provided(dirfd, path, st.st_ino) {
+            st.st_dev = dev;
+            st.st_ino = ino;
+        }
+    }
+    r
+}
+
 /// A raw system call's result in the C convention (-1 and errno on failure).
 fn c_result(r: isize) -> c_int {
     if r < 0 {
@@ -169,7 +203,7 @@ macro_rules! stat_hook {
                 // SAFETY: the caller's path and buffer, as the real function would pass them.
                 None => c_result(unsafe { sys::fstatat($dirfd, $path.cast(), $buf.cast(), $flags) }),
             };
-            after(r, $buf.cast())
+            after(identity(r, $dirfd, $path.cast(), $buf.cast()), $buf.cast())
         }
     };
 }
@@ -213,9 +247,15 @@ pub unsafe extern "C" fn statx(
         None => c_result(unsafe { sys::statx(dirfd, path.cast(), flags, mask, buf) }),
     };
     if r == 0 && !buf.is_null() {
+        // SAFETY: the real call succeeded, so `buf` points to a filled `struct statx`.
+        let st = unsafe { &mut *buf };
+        if let Some((dev, ino)) = provided(dirfd, path, st.stx_ino) {
+            st.stx_dev_major = libc::major(dev);
+            st.stx_dev_minor = libc::minor(dev);
+            st.stx_ino = ino;
+        }
         if let Some(v) = view() {
-            // SAFETY: the real call succeeded, so `buf` points to a filled `struct statx`.
-            fix_statx(unsafe { &mut *buf }, v);
+            fix_statx(st, v);
         }
     }
     r
