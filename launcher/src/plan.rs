@@ -112,6 +112,7 @@ pub fn child_env(
         cpus: plan.cpus,
         identity: plan.identity,
         fake_random: plan.fake_random,
+        shim: plan.shim.as_os_str().as_encoded_bytes(),
     };
     let mut payload = String::new();
     settings

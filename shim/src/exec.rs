@@ -39,7 +39,7 @@ use crate::hooks::{count, Id};
 use crate::{env, handoff, real, report, sys};
 use core::ffi::{c_char, c_int};
 use core::sync::atomic::Ordering;
-use envp::{shimmed, with_env, Envp};
+use envp::{shimmed, with_env, Call, Envp};
 use inherit::Program;
 
 pub use check::STATIC_EXECS;
@@ -84,7 +84,9 @@ pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Envp) -> 
     count(Id::execve);
     let program = Program { path, argv };
     // SAFETY: caller's contract; `envp` is the caller's or its repaired copy.
-    with_env(envp, program, |envp| unsafe { run(path, argv, envp) })
+    with_env(envp, program, Call::Exec, |envp| unsafe {
+        run(path, argv, envp)
+    })
 }
 
 /// `execve` with `environ`.
@@ -118,7 +120,7 @@ pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Argv, envp: Envp) ->
     count(Id::execvpe);
     let program = Program { path: file, argv };
     // SAFETY: caller's contract; `envp` is the caller's or its repaired copy.
-    with_env(envp, program, |envp| unsafe {
+    with_env(envp, program, Call::Exec, |envp| unsafe {
         path::execvpe(file, argv, envp)
     })
 }
@@ -143,7 +145,7 @@ pub unsafe extern "C" fn execveat(
     }
     // SAFETY: an exec path is a NUL-terminated string (caller's contract).
     let reported = unsafe { report::before_exec_at(dir, path) };
-    let r = with_env(envp, Program { path, argv }, |envp| {
+    let r = with_env(envp, Program { path, argv }, Call::Exec, |envp| {
         match real::execveat() {
             // SAFETY: forwarding the caller's arguments.
             Some(f) => unsafe { f(dir, path, argv, envp, flags) },
@@ -192,10 +194,12 @@ pub unsafe extern "C" fn posix_spawn(
         check::program(check::Target::Path(path));
     }
     let program = Program { path, argv };
-    with_env(envp, program, |envp| match real::posix_spawn() {
-        // SAFETY: forwarding the caller's arguments.
-        Some(f) => unsafe { f(pid, path, actions, attr, argv, envp) },
-        None => libc::ENOSYS,
+    with_env(envp, program, Call::Spawn, |envp| {
+        match real::posix_spawn() {
+            // SAFETY: forwarding the caller's arguments.
+            Some(f) => unsafe { f(pid, path, actions, attr, argv, envp) },
+            None => libc::ENOSYS,
+        }
     })
 }
 
@@ -219,11 +223,16 @@ pub unsafe extern "C" fn posix_spawnp(
         path::check_spawnp(file);
     }
     let program = Program { path: file, argv };
-    with_env(envp, program, |envp| match real::posix_spawnp() {
-        // SAFETY: forwarding the caller's arguments.
-        Some(f) => unsafe { f(pid, file, actions, attr, argv, envp) },
-        None => libc::ENOSYS,
-    })
+    with_env(
+        envp,
+        program,
+        Call::Spawn,
+        |envp| match real::posix_spawnp() {
+            // SAFETY: forwarding the caller's arguments.
+            Some(f) => unsafe { f(pid, file, actions, attr, argv, envp) },
+            None => libc::ENOSYS,
+        },
+    )
 }
 
 /// glibc 2.39's `pidfd_spawn`: repaired environment, checked program, then the real call;
@@ -246,10 +255,12 @@ pub unsafe extern "C" fn pidfd_spawn(
         check::program(check::Target::Path(path));
     }
     let program = Program { path, argv };
-    with_env(envp, program, |envp| match real::pidfd_spawn() {
-        // SAFETY: forwarding the caller's arguments.
-        Some(f) => unsafe { f(pidfd, path, actions, attr, argv, envp) },
-        None => libc::ENOSYS,
+    with_env(envp, program, Call::Spawn, |envp| {
+        match real::pidfd_spawn() {
+            // SAFETY: forwarding the caller's arguments.
+            Some(f) => unsafe { f(pidfd, path, actions, attr, argv, envp) },
+            None => libc::ENOSYS,
+        }
     })
 }
 
@@ -272,11 +283,16 @@ pub unsafe extern "C" fn pidfd_spawnp(
         path::check_spawnp(file);
     }
     let program = Program { path: file, argv };
-    with_env(envp, program, |envp| match real::pidfd_spawnp() {
-        // SAFETY: forwarding the caller's arguments.
-        Some(f) => unsafe { f(pidfd, file, actions, attr, argv, envp) },
-        None => libc::ENOSYS,
-    })
+    with_env(
+        envp,
+        program,
+        Call::Spawn,
+        |envp| match real::pidfd_spawnp() {
+            // SAFETY: forwarding the caller's arguments.
+            Some(f) => unsafe { f(pidfd, file, actions, attr, argv, envp) },
+            None => libc::ENOSYS,
+        },
+    )
 }
 
 /// `environ` repaired in place (glibc runs `/bin/sh` with it), then the real call.
@@ -287,11 +303,15 @@ pub unsafe extern "C" fn pidfd_spawnp(
 pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
     count(Id::system);
     handoff::spawn();
-    envp::with_environ(command, || match real::system() {
-        // SAFETY: forwarding the caller's argument.
-        Some(f) => unsafe { f(command) },
-        None => set_errno(libc::ENOSYS),
-    })
+    envp::with_environ(
+        command,
+        |r| *r != -1,
+        || match real::system() {
+            // SAFETY: forwarding the caller's argument.
+            Some(f) => unsafe { f(command) },
+            None => set_errno(libc::ENOSYS),
+        },
+    )
 }
 
 /// `environ` repaired in place (glibc runs `/bin/sh` with it), then the real call.
@@ -302,12 +322,16 @@ pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
 pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *mut libc::FILE {
     count(Id::popen);
     handoff::spawn();
-    envp::with_environ(command, || match real::popen() {
-        // SAFETY: forwarding the caller's arguments.
-        Some(f) => unsafe { f(command, mode) },
-        None => {
-            set_errno(libc::ENOSYS);
-            core::ptr::null_mut()
-        }
-    })
+    envp::with_environ(
+        command,
+        |r| !r.is_null(),
+        || match real::popen() {
+            // SAFETY: forwarding the caller's arguments.
+            Some(f) => unsafe { f(command, mode) },
+            None => {
+                set_errno(libc::ENOSYS);
+                core::ptr::null_mut()
+            }
+        },
+    )
 }

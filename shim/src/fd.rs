@@ -14,6 +14,10 @@
 //! input is adopted at start-up (`vfs::adopt_stdin`), any other inherited descriptor is a
 //! plain file to the new program. Fork: the child inherits descriptors and the table alike.
 //!
+//! The host root's descriptor a process inside a chroot carries (`chroot.rs`) is kept open:
+//! `close` of it fails with `EBADF` (natively the program has no such descriptor),
+//! `close_range` and `closefrom` leave it, `dup2`/`dup3` onto its number move it first.
+//!
 //! Invariants: fixed-size arrays of atomics (no allocation, no lock: safe in signal handlers
 //! and forked children); descriptors at or past [`SLOTS`] are never faked; a random entry is
 //! checked against the descriptor's inode before it is served, so an entry left stale by a
@@ -22,7 +26,7 @@
 
 use crate::clock::set_errno;
 use crate::hooks::{count, Id};
-use crate::{real, sys, vfs};
+use crate::{chroot, real, sys, vfs};
 use core::ffi::{c_int, c_uint, c_ulong, c_void};
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use detbuild_core::key::Key;
@@ -193,6 +197,9 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: usize) -> isize 
 #[no_mangle]
 pub extern "C" fn close(fd: c_int) -> c_int {
     count(Id::close);
+    if chroot::carried(fd) {
+        return set_errno(libc::EBADF);
+    }
     forget(fd);
     match real::close() {
         // SAFETY: forwarding the caller's argument.
@@ -225,6 +232,9 @@ pub extern "C" fn dup(fd: c_int) -> c_int {
 #[no_mangle]
 pub extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     count(Id::dup2);
+    if old != new {
+        chroot::vacate(new);
+    }
     // dup2 of a descriptor onto itself only checks that it is open (there is no dup2 syscall
     // on every architecture; this is glibc's own fallback).
     let r = if old == new {
@@ -242,6 +252,7 @@ pub extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 #[no_mangle]
 pub extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     count(Id::dup3);
+    chroot::vacate(new);
     let r = fd_syscall(libc::SYS_dup3, old as usize, new as usize, flags as usize);
     if r >= 0 {
         copy(old, r);
@@ -289,12 +300,30 @@ pub extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_in
     if flags as c_uint & libc::CLOSE_RANGE_CLOEXEC == 0 {
         forget_range(first, last);
     }
-    fd_syscall(
-        libc::SYS_close_range,
-        first as usize,
-        last as usize,
-        flags as usize,
-    )
+    let range = |first: c_uint, last: c_uint| {
+        fd_syscall(
+            libc::SYS_close_range,
+            first as usize,
+            last as usize,
+            flags as usize,
+        )
+    };
+    match chroot::host().map(|fd| fd as c_uint) {
+        Some(kept) if (first..=last).contains(&kept) => {
+            let below = if kept > first {
+                range(first, kept - 1)
+            } else {
+                0
+            };
+            let above = if kept < last {
+                range(kept + 1, last)
+            } else {
+                0
+            };
+            below.min(above)
+        }
+        _ => range(first, last),
+    }
 }
 
 /// `closefrom`: forgets every entry from `low` on.
@@ -302,6 +331,10 @@ pub extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_in
 pub extern "C" fn closefrom(low: c_int) {
     count(Id::closefrom);
     forget_range(low.max(0) as c_uint, c_uint::MAX);
+    if chroot::host().is_some_and(|fd| fd >= low) {
+        close_range(low.max(0) as c_uint, c_uint::MAX, 0);
+        return;
+    }
     match real::closefrom() {
         // SAFETY: forwarding the caller's argument.
         Some(f) => unsafe { f(low) },

@@ -15,6 +15,9 @@
 //!   at its own start, whatever `-j`; it only remembers the latest of its children's clocks
 //!   and reports that when it exits, which does not depend on their order.
 //!
+//! Inside a chroot the table is opened relative to the host root's descriptor (`chroot`), so
+//! the clock carries on into and out of the new root.
+//!
 //! Modes: active and transparent processes take part; inert ones do not. Without a table
 //! (older launcher, no `/dev/shm`) everything here is a no-op and programs start at the epoch.
 //!
@@ -64,8 +67,8 @@ pub fn attach(payload: &[u8]) {
     };
     let path = h::table_path(&run);
     let flags = libc::O_RDWR | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOFOLLOW;
-    // SAFETY: a NUL-terminated path.
-    let fd = unsafe { sys::open(path.as_ptr(), flags, 0o600) };
+    // SAFETY: a NUL-terminated path (of the host root, also inside a chroot).
+    let fd = unsafe { crate::chroot::open_host(path.as_ptr(), flags, 0o600) };
     if fd < 0 {
         return;
     }

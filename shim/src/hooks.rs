@@ -172,6 +172,9 @@ table! {
     hook lazy fopen(*const c_char, *const c_char) -> *mut FILE;
     hook lazy fopen64(*const c_char, *const c_char) -> *mut FILE;
     real lazy fdopen(c_int, *const c_char) -> *mut FILE;
+    // chroot.rs: following the build into a new root (and SYS_chroot, SYS_pivot_root in
+    // syscall.rs)
+    hook lazy chroot(*const c_char) -> c_int;
     // fd.rs: the descriptor table (dup*, close_range: raw syscalls; fcntl64 forwards to fcntl)
     hook eager read(c_int, *mut c_void, usize) -> isize;
     hook eager close(c_int) -> c_int;
@@ -216,6 +219,7 @@ table! {
     hook lazy popen(*const c_char, *const c_char) -> *mut FILE;
     real lazy putenv(*mut c_char) -> c_int;
     real lazy setenv(*const c_char, *const c_char, c_int) -> c_int;
+    real lazy unsetenv(*const c_char) -> c_int;
     // reap.rs: the final clock and the audit line (report.rs) before the process ends (never
     // forwarded: the hooks end
     // the process with the exit_group syscall, as glibc's _exit does, so a vfork child never

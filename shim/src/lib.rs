@@ -29,6 +29,8 @@
 //! - [`stat`]: the `stat` family reports file times clamped to the epoch for archivers and
 //!   image makers, inode and device numbers in first-sight order for those that record them
 //!   ([`inodes`]), and owners root where configured (switches `mtime`, `inodes`, `owner`).
+//! - [`chroot`]: `chroot` and `pivot_root` keep the shim in the programs started inside the
+//!   new root.
 //! - [`hooks`]: the one table of every hooked and looked-up symbol; [`fd`]: the descriptor
 //!   table; [`vfs`]: virtual files; [`tempname`]: temporary names from the stream.
 //!
@@ -39,6 +41,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(clippy::missing_safety_doc)]
 
+pub mod chroot;
 pub mod clock;
 pub mod cpus;
 pub mod dir;

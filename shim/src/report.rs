@@ -11,7 +11,8 @@
 //! absent from `calls`), `random_bytes` (bytes served from
 //! the stream per entry point), `real_random_opens` (random devices and uuid files opened
 //! while randomness is real, answered by the kernel) and `static_execs` (execs of programs
-//! the shim cannot reach).
+//! the shim cannot reach), and when not zero `chroot_unshimmed` (programs started inside a new
+//! root without the shim, see `chroot`).
 //! Only non-zero counters are listed. The format is [`detbuild_core::report::Line`]'s.
 //!
 //! Each line counts what happened since the process's previous line (none, or a failed
@@ -135,6 +136,7 @@ fn reset() {
         c.store(0, Ordering::Relaxed);
     }
     exec::STATIC_EXECS.store(0, Ordering::Relaxed);
+    crate::chroot::UNSHIMMED.store(0, Ordering::Relaxed);
 }
 
 /// In a forked child: take the counters over and start them at zero; `keys` is the child's
@@ -245,6 +247,10 @@ fn write_line(event: &str, target: Option<&[u8]>) {
     }
     line.key("parent", &parent);
     line.num("static_execs", exec::static_execs() as i64);
+    let unshimmed = crate::chroot::UNSHIMMED.load(Ordering::Relaxed);
+    if unshimmed > 0 {
+        line.num("chroot_unshimmed", unshimmed as i64);
+    }
     line.num(
         "real_random_opens",
         REAL_OPENS.load(Ordering::Relaxed) as i64,
@@ -264,8 +270,9 @@ fn write_line(event: &str, target: Option<&[u8]>) {
     line.counts("calls", crate::hooks::all_calls());
     let out = line.finish();
     let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC;
-    // SAFETY: the saved entry is NUL-terminated in the arena (see env::saved_cstr).
-    let fd = unsafe { sys::open(path.as_ptr(), flags, 0o644) };
+    // SAFETY: the saved entry is NUL-terminated in the arena (see env::saved_cstr); inside a
+    // chroot it is opened in the host root (`chroot`).
+    let fd = unsafe { crate::chroot::open_host(path.as_ptr(), flags, 0o644) };
     if fd >= 0 {
         sys::write(fd as i32, out);
         sys::close(fd as i32);

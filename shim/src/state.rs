@@ -244,6 +244,8 @@ fn compute(args: Args) -> Option<(Process, Mode)> {
     }
     let vars = env::capture()?;
     let s = settings::parse(vars.payload).ok()?;
+    // Before the first file of the host root is opened (the handoff table).
+    crate::chroot::adopt();
     crate::handoff::attach(vars.payload);
     let mut argv = ArgIter::new(args);
     let argv0 = argv.next().unwrap_or(b"");

@@ -1,6 +1,7 @@
 //! libc's `syscall()` function, for programs that ask the kernel directly through it:
 //! `SYS_getrandom`, `SYS_clock_gettime`, `SYS_gettimeofday`, `SYS_time`, `SYS_nanosleep` and
 //! `SYS_clock_nanosleep` are answered by the same hooks as their libc wrappers;
+//! `SYS_chroot` and `SYS_pivot_root` keep the shim in the new root (`chroot`);
 //! `SYS_sched_getaffinity` reports the configured CPU count (`cpus`); `SYS_getdents64`
 //! lists in byte-wise order (`getdents.rs`); `SYS_futex`
 //! waits with a REALTIME deadline are translated ([`crate::timedwait::futex`]); `SYS_fork` and
@@ -62,6 +63,14 @@ pub unsafe extern "C" fn syscall(
                     0
                 } else {
                     clock::set_errno(r).into()
+                };
+            }
+            libc::SYS_chroot | libc::SYS_pivot_root => {
+                let r = crate::chroot::syscall(n, a, b);
+                return if r < 0 {
+                    clock::set_errno(-r as i32).into()
+                } else {
+                    r as c_long
                 };
             }
             libc::SYS_sched_getaffinity => return crate::cpus::raw_getaffinity(a, b, c),

@@ -3,6 +3,7 @@
 //! Nothing here touches the OS: no syscalls, no environment, no FFI. Every function is a plain
 //! computation on its arguments, so all of it is unit-tested without any preload.
 //!
+//! - [`chroot`]: the `LD_PRELOAD` entries that name the shim from inside a new root.
 //! - [`clamp`]: file times clamped to the epoch, and the archivers that clamp by default.
 //! - [`clock`]: the logical clock (epoch + offset) and duration parsing.
 //! - [`exec`]: environment repair and executable classification for the exec hooks.
@@ -25,6 +26,7 @@
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
+pub mod chroot;
 pub mod clamp;
 pub mod clock;
 pub mod cpus;

@@ -17,6 +17,8 @@
 //!   ([`crate::identity`]); absent: real.
 //! - `host`, `domain`, `release`, `version`, `machine`: the host the build sees
 //!   ([`crate::host`]; defaults there).
+//! - `shim`: the shim's absolute path, so a program started inside a chroot can copy it from
+//!   the host root ([`crate::chroot`]); absent when the path holds a `;`.
 //!
 //! Fields may come in any order; unknown fields are ignored so an older shim can run under a
 //! newer launcher. A payload that lacks `v1`, `epoch` or `key`, or has a malformed value, is
@@ -65,6 +67,8 @@ pub struct Settings<'a> {
     /// (`random=real`; with `clock=real` and no `prog=` entries, every process is transparent
     /// and the shim only observes, for the audit of `detbuild check --no-shim`).
     pub fake_random: bool,
+    /// The shim's absolute path (`shim=`; empty when absent).
+    pub shim: &'a [u8],
 }
 
 /// Why a payload was rejected.
@@ -88,6 +92,7 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
     let mut cpus = None;
     let mut identity = Identity::UNSET;
     let mut fake_random = true;
+    let mut shim = &[][..];
     for field in fields {
         let (name, value) = match field.iter().position(|&b| b == b'=') {
             Some(i) => (&field[..i], &field[i + 1..]),
@@ -108,6 +113,7 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
             }
             b"key" => key = Some(from_hex(value).ok_or(PayloadError::Field("key"))?),
             b"prog" => programs = value,
+            b"shim" => shim = value,
             b"cpus" => {
                 cpus = Some(
                     parse_u64(value)
@@ -146,6 +152,7 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
         cpus,
         identity,
         fake_random,
+        shim,
     })
 }
 
@@ -203,6 +210,10 @@ impl Settings<'_> {
             self.identity.encode(out)?;
         }
         self.host.encode(out)?;
+        if !self.shim.is_empty() && !self.shim.contains(&b';') {
+            let shim = core::str::from_utf8(self.shim).map_err(|_| core::fmt::Error)?;
+            write!(out, ";shim={shim}")?;
+        }
         Ok(())
     }
 }
@@ -259,6 +270,7 @@ mod tests {
             cpus: Some(4),
             identity: Identity::new(1000, 1000),
             fake_random: true,
+            shim: b"/opt/det/libdetbuild_shim.so",
         }
     }
 

@@ -19,14 +19,21 @@
 //! [`Inherit`]'s entries are `putenv`ed only for the duration of the call (a thread that
 //! execs meanwhile would see them too).
 //!
+//! Inside a chroot (`crate::chroot`) the shim's entry is always rewritten: every shim entry of
+//! `LD_PRELOAD` is replaced by the one [`Follow`] prepared for this program (or dropped when
+//! the shim cannot follow), and [`with_env`]'s caller says whether the program started, so a
+//! failed exec or spawn removes what was prepared for it.
+//!
 //! Not re-added: `SOURCE_DATE_EPOCH` (a build that clears it means it) and other preloads that
 //! were in `LD_PRELOAD` at init (only the shim is put back).
 
 use super::inherit::{Inherit, Program};
+use crate::chroot::follow::Follow;
 use crate::clock::set_errno;
 use crate::env::{self, Environ, KEY, PRELOAD, RESTORED, ROOT};
 use crate::{state, sys};
 use core::ffi::{c_char, c_int};
+use detbuild_core::chroot::replace_shim;
 use detbuild_core::exec::{preload_entry, shim_in, EnvScan};
 
 /// A NULL-terminated array of C strings.
@@ -45,14 +52,16 @@ pub fn shimmed() -> bool {
 }
 
 /// What a repair must do.
-struct Plan {
+struct Plan<'a> {
     scan: EnvScan,
     /// Entries to put in place of `DETBUILD_KEY` and `DETBUILD_ROOT` (see [`Inherit`]).
     key: Option<*const c_char>,
     root: Option<*const c_char>,
     add: [bool; RESTORED.len()],
     /// The shim's path, when `LD_PRELOAD` must be repaired.
-    shim: Option<&'static [u8]>,
+    shim: Option<&'a [u8]>,
+    /// Inside a chroot: `shim` replaces every shim entry (empty: drops them).
+    follow: bool,
     /// Value of the `LD_PRELOAD` entry being replaced (empty when there is none).
     old: &'static [u8],
     /// Add [`ASAN_LINK_ORDER`]: the shim goes back into a preload list of an environment
@@ -63,7 +72,7 @@ struct Plan {
 /// What the launcher sets for ASan programs, re-added with a repaired `LD_PRELOAD`.
 const ASAN_LINK_ORDER: &core::ffi::CStr = c"ASAN_OPTIONS=verify_asan_link_order=0";
 
-fn plan(envp: Envp, inherit: &Inherit) -> Option<Plan> {
+fn plan<'a>(envp: Envp, inherit: &Inherit, follow: Option<&'a [u8]>) -> Option<Plan<'a>> {
     if !shimmed() {
         return None;
     }
@@ -75,7 +84,12 @@ fn plan(envp: Envp, inherit: &Inherit) -> Option<Plan> {
         add[slot] = env::saved_cstr(i).is_some() && !scan.has[slot] && !replaced;
     }
     let saved = env::saved()[PRELOAD];
-    let shim = shim_in(saved.get(PRELOAD_NAME..).unwrap_or(b"")).filter(|_| !scan.preload_ok());
+    let shim = match follow {
+        // Nothing to drop when there is no LD_PRELOAD at all.
+        Some(entry) if entry.is_empty() && scan.preload.is_none() => None,
+        Some(entry) => Some(entry),
+        None => shim_in(saved.get(PRELOAD_NAME..).unwrap_or(b"")).filter(|_| !scan.preload_ok()),
+    };
     if !add.contains(&true) && shim.is_none() && !inherit.any() {
         return None;
     }
@@ -86,34 +100,54 @@ fn plan(envp: Envp, inherit: &Inherit) -> Option<Plan> {
             .unwrap_or(b""),
         None => b"",
     };
-    let asan = shim.is_some() && !scan.asan;
+    let asan = shim.is_some_and(|s| !s.is_empty()) && !scan.asan && follow.is_none();
     Some(Plan {
         scan,
         key,
         root,
         add,
         shim,
+        follow: follow.is_some(),
         old,
         asan,
     })
 }
 
+/// What kind of call [`with_env`] wraps, to tell from its result whether a program started.
+#[derive(Clone, Copy)]
+pub enum Call {
+    /// An exec: returning at all means it failed.
+    Exec,
+    /// A spawn: 0 means the program started.
+    Spawn,
+}
+
 /// Calls `f` with `envp`, repaired if it lacks detbuild's variables and carrying what the
 /// new `program` inherits (see the module docs).
-pub fn with_env<R>(envp: Envp, program: Program, f: impl FnOnce(Envp) -> R) -> R {
+pub fn with_env(envp: Envp, program: Program, call: Call, f: impl FnOnce(Envp) -> c_int) -> c_int {
     if !shimmed() {
         return f(envp);
     }
+    let follow = Follow::prepare();
     let inherit = Inherit::compute(envp, program);
-    let Some(plan) = plan(envp, &inherit) else {
-        return f(envp);
+    let r = match plan(envp, &inherit, follow.as_ref().map(Follow::entry)) {
+        Some(plan) => repaired(&plan, envp, f),
+        None => f(envp),
     };
+    if let Some(follow) = follow {
+        follow.finish(matches!(call, Call::Spawn) && r == 0);
+    }
+    r
+}
+
+/// Calls `f` with the environment `plan` makes of `envp`.
+fn repaired(plan: &Plan, envp: Envp, f: impl FnOnce(Envp) -> c_int) -> c_int {
     let ptrs = plan.scan.len + RESTORED.len() + 3;
     let text = PRELOAD_NAME + plan.old.len() + plan.shim.map_or(0, |s| s.len()) + 2;
     if ptrs <= STACK_PTRS && text <= STACK_TEXT {
         let mut array = [core::ptr::null(); STACK_PTRS];
         let mut buf = [0u8; STACK_TEXT];
-        return match build(&plan, envp, &mut array, &mut buf) {
+        return match build(plan, envp, &mut array, &mut buf) {
             Some(()) => f(array.as_ptr()),
             None => f(envp),
         };
@@ -130,7 +164,7 @@ pub fn with_env<R>(envp: Envp, program: Program, f: impl FnOnce(Envp) -> R) -> R
             core::slice::from_raw_parts_mut(mem.add(size - text), text),
         )
     };
-    let result = match build(&plan, envp, array, buf) {
+    let result = match build(plan, envp, array, buf) {
         Some(()) => f(array.as_ptr()),
         None => f(envp),
     };
@@ -143,6 +177,10 @@ pub fn with_env<R>(envp: Envp, program: Program, f: impl FnOnce(Envp) -> R) -> R
 /// `LD_PRELOAD` entry; `None` if either is too small (the environment changed under us).
 fn build(plan: &Plan, envp: Envp, array: &mut [*const c_char], buf: &mut [u8]) -> Option<()> {
     let preload = match plan.shim {
+        Some(shim) if plan.follow => {
+            replace_shim(plan.old, shim, buf)?;
+            buf.as_ptr().cast::<c_char>()
+        }
         Some(shim) => {
             preload_entry(plan.old, shim, buf)?;
             buf.as_ptr().cast::<c_char>()
@@ -188,12 +226,45 @@ fn build(plan: &Plan, envp: Envp, array: &mut [*const c_char], buf: &mut [u8]) -
 
 /// Runs `f` (`system` or `popen` running `sh -c command`) with detbuild's variables put back
 /// into `environ` itself, and [`Inherit`]'s entries in place while it runs (see the module
-/// docs). Allocates inside libc (`putenv`, `setenv`), as those functions do anyway.
-pub fn with_environ<R>(command: *const c_char, f: impl FnOnce() -> R) -> R {
+/// docs). Inside a chroot, `environ`'s `LD_PRELOAD` names the shim as [`Follow`] prepared it
+/// while `f` runs; `started` tells from `f`'s result whether the shell started. Allocates
+/// inside libc (`putenv`, `setenv`), as those functions do anyway.
+pub fn with_environ<R>(
+    command: *const c_char,
+    started: fn(&R) -> bool,
+    f: impl FnOnce() -> R,
+) -> R {
     if !shimmed() {
         return f();
     }
     repair_environ();
+    let Some(follow) = Follow::prepare() else {
+        return with_inherited(command, f);
+    };
+    let mut buf = [0u8; STACK_TEXT];
+    let old = Environ::current().find(|(_, e)| e.starts_with(b"LD_PRELOAD="));
+    let value = old.map_or(&b""[..], |(_, e)| &e[PRELOAD_NAME..]);
+    let put = crate::real::putenv();
+    let swapped = match (put, replace_shim(value, follow.entry(), &mut buf)) {
+        // SAFETY: a NUL-terminated entry on our stack, which outlives the call below, after
+        // which the old entry is put back (or the variable removed).
+        (Some(put), Some(_)) => unsafe { put(buf.as_mut_ptr().cast()) == 0 },
+        _ => false,
+    };
+    let result = with_inherited(command, f);
+    follow.finish(started(&result));
+    match (swapped, old, put, crate::real::unsetenv()) {
+        // SAFETY: the entry that was in `environ` before; it is still alive.
+        (true, Some((old, _)), Some(put), _) => unsafe { put(old.cast_mut()) },
+        // SAFETY: a literal name.
+        (true, None, _, Some(unset)) => unsafe { unset(c"LD_PRELOAD".as_ptr()) },
+        _ => 0,
+    };
+    result
+}
+
+/// Runs `f` with [`Inherit`]'s entries in `environ` (see [`with_environ`]).
+fn with_inherited<R>(command: *const c_char, f: impl FnOnce() -> R) -> R {
     let argv = [c"sh".as_ptr(), c"-c".as_ptr(), command, core::ptr::null()];
     let program = Program {
         path: c"/bin/sh".as_ptr(),
@@ -226,7 +297,7 @@ pub fn with_environ<R>(command: *const c_char, f: impl FnOnce() -> R) -> R {
 
 /// Puts detbuild's variables back into `environ` itself (see [`with_environ`]).
 fn repair_environ() {
-    let Some(plan) = plan(env::environ_ptr(), &Inherit::NONE) else {
+    let Some(plan) = plan(env::environ_ptr(), &Inherit::NONE, None) else {
         return;
     };
     if let Some(put) = crate::real::putenv() {
