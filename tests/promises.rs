@@ -6,6 +6,8 @@ mod common;
 
 /// bench/run.sh builds and runs.
 mod bench;
+/// Chroots: programs inside a new root keep the shim; the root is left as it was.
+mod chroot;
 /// The wall clock.
 mod clock;
 /// Certificates, signatures, key generators and time across processes.

@@ -97,8 +97,8 @@ pub fn adopt() {
     let value = saved.get(b"LD_PRELOAD=".len()..).unwrap_or(b"");
     let Some((entry, carried)) = value
         .split(|&b| b == b' ' || b == b':')
-        .filter_map(|e| Some((e, parse_entry(e)?)))
-        .last()
+        .rev()
+        .find_map(|e| Some((e, parse_entry(e)?)))
     else {
         return;
     };
@@ -140,6 +140,33 @@ pub unsafe fn open_host(path: *const u8, flags: c_int, mode: u32) -> isize {
             ),
             _ => sys::open(path, flags, mode),
         }
+    }
+}
+
+/// [`sys::read_file`] of a path of the host root (see [`open_host`]).
+pub fn read_host<'b>(path: &core::ffi::CStr, buf: &'b mut [u8]) -> &'b [u8] {
+    // SAFETY: `path` is NUL-terminated.
+    let fd = unsafe { open_host(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC, 0) };
+    sys::read_all(fd, buf)
+}
+
+/// `readlink` of a path of the host root (see [`open_host`]): the length read, or `-errno`.
+pub fn readlink_host(path: &core::ffi::CStr, buf: &mut [u8]) -> isize {
+    let (dir, path) = match host() {
+        Some(fd) => (fd, &path.to_bytes_with_nul()[1..]),
+        None => (libc::AT_FDCWD, path.to_bytes_with_nul()),
+    };
+    // SAFETY: a NUL-terminated path and a writable buffer of the given length.
+    unsafe {
+        sys::syscall6(
+            libc::SYS_readlinkat,
+            dir as usize,
+            path.as_ptr() as usize,
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+            0,
+            0,
+        )
     }
 }
 

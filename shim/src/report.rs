@@ -226,11 +226,13 @@ fn write_line(event: &str, target: Option<&[u8]>) {
     line.num("pid", sys::getpid().into());
     line.num("ppid", sys::getppid().into());
     let mut exe = [0u8; 1024];
-    // SAFETY: a literal NUL-terminated path.
-    let n = unsafe { sys::readlink(c"/proc/self/exe".as_ptr().cast(), &mut exe) };
+    let n = crate::chroot::readlink_host(c"/proc/self/exe", &mut exe);
     line.str("exe", &exe[..n.clamp(0, exe.len() as isize) as usize]);
     let mut argv = [0u8; 2048];
-    line.strings("argv", sys::read_file(c"/proc/self/cmdline", &mut argv));
+    line.strings(
+        "argv",
+        crate::chroot::read_host(c"/proc/self/cmdline", &mut argv),
+    );
     let active = state::mode() == state::Mode::Active;
     line.str("mode", if active { b"active" } else { b"transparent" });
     use detbuild_core::policy::Source;

@@ -511,6 +511,12 @@ pub fn exit_group(status: i32) -> ! {
 pub fn read_file<'b>(path: &core::ffi::CStr, buf: &'b mut [u8]) -> &'b [u8] {
     // SAFETY: `path` is NUL-terminated.
     let fd = unsafe { open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC, 0) };
+    read_all(fd, buf)
+}
+
+/// The start of the file open at `fd` (a raw `open` result: negative reads nothing) read into
+/// `buf`; closes `fd`.
+pub fn read_all(fd: isize, buf: &mut [u8]) -> &[u8] {
     if fd < 0 {
         return &[];
     }

@@ -14,6 +14,7 @@
 //! [`parse_entry`] reads either form back; [`replace_shim`] writes an `LD_PRELOAD` value with
 //! every shim entry (host path, `/proc` form, plant) replaced by one new entry.
 
+use crate::dirs;
 use crate::exec::SHIM_FILE;
 use crate::settings::basename;
 
@@ -67,7 +68,11 @@ pub fn parse_entry(entry: &[u8]) -> Option<Carried<'_>> {
             host,
         });
     }
-    let name = entry.strip_prefix(b"/")?;
+    parse_plant(entry.strip_prefix(b"/")?)
+}
+
+/// Reads a plant's file name (without the `/`).
+fn parse_plant(name: &[u8]) -> Option<Carried<'_>> {
     let fields = name
         .strip_prefix(PLANT_PREFIX)?
         .strip_suffix(PLANT_SUFFIX)?;
@@ -91,6 +96,28 @@ pub fn parse_entry(entry: &[u8]) -> Option<Carried<'_>> {
 /// Whether a directory entry's name is a plant's.
 pub fn is_plant(name: &[u8]) -> bool {
     name.starts_with(PLANT_PREFIX) && name.ends_with(PLANT_SUFFIX)
+}
+
+/// The time `/` had before the first plant named in `records` (what `getdents64` returns for
+/// `/`) other than `except`: while several programs start from plants at once, each records
+/// and puts back the time `/` had before the first of them.
+pub fn plant_time(records: &[u8], except: &[u8]) -> Option<(i64, u32)> {
+    let mut at = 0;
+    while at + dirs::HEADER < records.len() {
+        let len = records.get(at + 16..at + 18)?;
+        let len = usize::from(u16::from_ne_bytes([len[0], len[1]]));
+        if len < dirs::HEADER + 2 || at + len > records.len() {
+            return None;
+        }
+        let name = dirs::name(records, at as u32);
+        if name != except {
+            if let Some(Carried::Plant { sec, nsec, .. }) = parse_plant(name) {
+                return Some((sec, nsec));
+            }
+        }
+        at += len;
+    }
+    None
 }
 
 /// Whether an `LD_PRELOAD` entry names the shim in any of its forms.
@@ -244,6 +271,26 @@ mod tests {
         ] {
             assert_eq!(parse_entry(bad), None, "{}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn the_first_plant_of_a_listing_gives_the_time() {
+        let mut records = [0u8; 512];
+        let mut len = 0;
+        for name in [
+            &b"bin"[..],
+            b".detbuild-shim.9.100.5.7.0.so",
+            b".detbuild-shim.9.200.6.8.0.so",
+        ] {
+            len += dirs::put(&mut records[len..], 1, 4, name).unwrap();
+        }
+        let records = &records[..len];
+        assert_eq!(plant_time(records, b""), Some((100, 5)));
+        assert_eq!(
+            plant_time(records, b".detbuild-shim.9.100.5.7.0.so"),
+            Some((200, 6))
+        );
+        assert_eq!(plant_time(&records[..32], b""), None);
     }
 
     #[test]

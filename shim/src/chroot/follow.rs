@@ -10,7 +10,7 @@ use super::{dup_high, host, unshimmed};
 use crate::{env, sys};
 use core::ffi::c_int;
 use core::sync::atomic::{AtomicU64, Ordering};
-use detbuild_core::chroot::{parse_entry, plant_name, proc_entry, Carried};
+use detbuild_core::chroot::{parse_entry, plant_name, plant_time, proc_entry, Carried};
 use detbuild_core::exec::shim_in;
 
 /// Room for an entry: `/proc/self/fd/N` and the shim's host path, or a plant's name.
@@ -67,8 +67,10 @@ fn host_shim(buf: &mut [u8; ENTRY]) -> Option<&[u8]> {
 
 impl Follow {
     /// The entry for a program this process starts now; `None` when the usual repair applies
-    /// (no host root's descriptor, or the shim's host path works here).
-    pub fn prepare() -> Option<Follow> {
+    /// (no host root's descriptor, or the shim's host path works here). `unreachable` says
+    /// whether the program is one the shim cannot reach (static, Go): it gets no plant, which
+    /// it could not remove (the exec's own check warns about it).
+    pub fn prepare(unreachable: impl FnOnce() -> bool) -> Option<Follow> {
         let root = host()?;
         let mut path = [0u8; ENTRY];
         let path = host_shim(&mut path)?;
@@ -97,6 +99,10 @@ impl Follow {
                 return Some(out);
             }
         }
+        if unreachable() {
+            sys::close(dup);
+            return Some(Follow { dup: -1, ..out });
+        }
         match out.plant(root, path) {
             Ok(()) => Some(out),
             Err(errno) => {
@@ -120,13 +126,13 @@ impl Follow {
     /// Puts a hard link or copy of the shim (`path` in the host root `root`) into `/`, named
     /// after the descriptor copy and `/`'s modification time; the errno on failure.
     fn plant(&mut self, root: c_int, path: &[u8]) -> Result<(), c_int> {
+        let lock = RootLock::new().ok_or(libc::ENOENT)?;
         // SAFETY: an all-zero stat is a valid value to be overwritten.
         let mut st: libc::stat = unsafe { core::mem::zeroed() };
-        // SAFETY: a literal NUL-terminated path; `st` is writable.
-        if unsafe { sys::fstatat(libc::AT_FDCWD, c"/".as_ptr().cast(), &mut st, 0) } < 0 {
+        if sys::fstat(lock.0, &mut st) < 0 {
             return Err(libc::ENOENT);
         }
-        let (sec, nsec) = (st.st_mtime, st.st_mtime_nsec as u32);
+        let (sec, nsec) = other_plant(&lock, b"").unwrap_or((st.st_mtime, st.st_mtime_nsec as u32));
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         let pid = sys::getpid() as u32;
         let len = plant_name(self.dup, sec, nsec, pid, seq, &mut self.entry).ok_or(libc::EINVAL)?;
@@ -157,6 +163,7 @@ impl Follow {
         };
         sys::close(src);
         if r != 0 {
+            drop(lock);
             remove_plant(&self.entry[..=len], sec, nsec);
             return Err(r);
         }
@@ -221,8 +228,72 @@ unsafe fn copy(src: c_int, name: *const u8) -> c_int {
     result
 }
 
-/// Unlinks the plant `path` (NUL-terminated) and gives `/` back the modification time it had
-/// before (`sec`, `nsec`).
+/// `/` open and locked (`flock`) while a plant is made or removed together with the time
+/// it records or puts back, so programs starting at once agree on the time `/` had before
+/// any plant. Unlocked when dropped.
+struct RootLock(c_int);
+
+impl RootLock {
+    fn new() -> Option<RootLock> {
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        // SAFETY: a literal NUL-terminated path.
+        let fd = c_int::try_from(unsafe { sys::open(c"/".as_ptr().cast(), flags, 0) }).ok()?;
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: flock on our own descriptor.
+        unsafe {
+            sys::syscall6(
+                libc::SYS_flock,
+                fd as usize,
+                libc::LOCK_EX as usize,
+                0,
+                0,
+                0,
+                0,
+            )
+        };
+        Some(RootLock(fd))
+    }
+}
+
+impl Drop for RootLock {
+    fn drop(&mut self) {
+        sys::close(self.0);
+    }
+}
+
+/// The time recorded by a plant in `/` other than `own` (a name without its `/`), if any.
+fn other_plant(root: &RootLock, own: &[u8]) -> Option<(i64, u32)> {
+    let fd = root.0;
+    sys::lseek(fd, 0, libc::SEEK_SET);
+    let mut buf = [0u64; 512];
+    let mut found = None;
+    while found.is_none() {
+        // SAFETY: a directory descriptor and a writable, 8-aligned buffer of its size.
+        let n = unsafe {
+            sys::syscall6(
+                libc::SYS_getdents64,
+                fd as usize,
+                buf.as_mut_ptr() as usize,
+                core::mem::size_of_val(&buf),
+                0,
+                0,
+                0,
+            )
+        };
+        let Ok(n @ 1..) = usize::try_from(n) else {
+            break;
+        };
+        // SAFETY: the kernel wrote `n` bytes of the buffer.
+        let records = unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
+        found = plant_time(records, own);
+    }
+    found
+}
+
+/// Unlinks the plant `path` (NUL-terminated) and, unless another plant is still there, gives
+/// `/` back the modification time it had before (`sec`, `nsec`).
 pub fn remove_plant(path: &[u8], sec: i64, nsec: u32) {
     let times = [
         libc::timespec {
@@ -234,7 +305,8 @@ pub fn remove_plant(path: &[u8], sec: i64, nsec: u32) {
             tv_nsec: nsec.into(),
         },
     ];
-    // SAFETY: NUL-terminated paths and a two-element times array.
+    let lock = RootLock::new();
+    // SAFETY: a NUL-terminated path.
     unsafe {
         sys::syscall6(
             libc::SYS_unlinkat,
@@ -244,7 +316,15 @@ pub fn remove_plant(path: &[u8], sec: i64, nsec: u32) {
             0,
             0,
             0,
-        );
+        )
+    };
+    let own = path.strip_prefix(b"/").unwrap_or(path);
+    let own = &own[..own.iter().position(|&b| b == 0).unwrap_or(own.len())];
+    if lock.as_ref().and_then(|l| other_plant(l, own)).is_some() {
+        return;
+    }
+    // SAFETY: a literal NUL-terminated path and a two-element times array.
+    unsafe {
         sys::syscall6(
             libc::SYS_utimensat,
             libc::AT_FDCWD as usize,

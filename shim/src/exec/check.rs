@@ -93,6 +93,25 @@ pub fn program(target: Target) {
     }
 }
 
+/// Whether the program at `path` is one the shim cannot reach, judged afresh: nothing is
+/// recorded, counted or printed (the exec's own check does that).
+///
+/// # Safety
+/// `path` must be null or a NUL-terminated string.
+pub unsafe fn unreachable(path: *const c_char) -> bool {
+    if path.is_null() {
+        return false;
+    }
+    // SAFETY: caller's contract.
+    let (name, fd) = unsafe {
+        (
+            CStr::from_ptr(path).to_bytes(),
+            sys::open(path.cast(), FLAGS, 0),
+        )
+    };
+    judge(fd, name).is_some_and(|v| v.unreachable)
+}
+
 const FLAGS: c_int = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY;
 
 /// Looks `name` up in the table, or judges it with `judge` and records the verdict; counts

@@ -128,7 +128,7 @@ pub fn with_env(envp: Envp, program: Program, call: Call, f: impl FnOnce(Envp) -
     if !shimmed() {
         return f(envp);
     }
-    let follow = Follow::prepare();
+    let follow = Follow::prepare(|| super::path::unreachable(program.path));
     let inherit = Inherit::compute(envp, program);
     let r = match plan(envp, &inherit, follow.as_ref().map(Follow::entry)) {
         Some(plan) => repaired(&plan, envp, f),
@@ -238,7 +238,7 @@ pub fn with_environ<R>(
         return f();
     }
     repair_environ();
-    let Some(follow) = Follow::prepare() else {
+    let Some(follow) = Follow::prepare(|| false) else {
         return with_inherited(command, f);
     };
     let mut buf = [0u8; STACK_TEXT];

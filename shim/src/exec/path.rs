@@ -145,20 +145,38 @@ unsafe fn script(path: *const c_char, argv: Argv, envp: Envp) {
     }
 }
 
-/// Checks the program `posix_spawnp` will run: the first executable candidate.
-pub fn check_spawnp(file: *const c_char) {
+/// Calls `f` with the program `posix_spawnp` will run for `file`: `file` itself when it holds
+/// a `/`, else the first executable candidate; `f`'s result, or `false` when there is none.
+fn with_target(file: *const c_char, f: impl FnOnce(*const c_char) -> bool) -> bool {
     let Ok(name) = name_of(file) else {
-        return;
+        return false;
     };
     if name.contains(&b'/') {
-        return check::program(check::Target::Path(file));
+        return f(file);
     }
+    let (mut f, mut result) = (Some(f), false);
     each_candidate(name, |path| {
         // SAFETY: `path` is NUL-terminated.
         if unsafe { sys::access(path.cast(), libc::X_OK) } != 0 {
             return true;
         }
+        result = f.take().is_some_and(|f| f(path));
+        false
+    });
+    result
+}
+
+/// Checks the program `posix_spawnp` will run: the first executable candidate.
+pub fn check_spawnp(file: *const c_char) {
+    with_target(file, |path| {
         check::program(check::Target::Path(path));
         false
     });
+}
+
+/// Whether the program `execvp` or `posix_spawnp` would run for `file` is one the shim cannot
+/// reach ([`check::unreachable`]: judged afresh, nothing counted or printed).
+pub fn unreachable(file: *const c_char) -> bool {
+    // SAFETY: `with_target` passes `file` or a NUL-terminated candidate.
+    with_target(file, |path| unsafe { check::unreachable(path) })
 }
