@@ -73,7 +73,7 @@ fn cpio_archives_of_one_tree_in_two_places_are_identical() {
     let mut cmd = native(&["sh", "-c", "cpio -i -d --quiet < ../out"]);
     std::fs::create_dir(x.join("t")).unwrap();
     std::fs::copy(a.join("out"), x.join("out")).unwrap();
-    run(&mut cmd.current_dir(x.join("t"))).ok();
+    run(cmd.current_dir(x.join("t"))).ok();
     assert_eq!(
         ino(&x.join("t/f1")),
         ino(&x.join("t/sub/hl")),

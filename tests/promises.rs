@@ -30,6 +30,8 @@ mod filetimes;
 mod host;
 /// The builder's identity: user and group names.
 mod identity;
+/// A minimal Debian image (debootstrap) built twice (slow).
+mod image;
 /// Archives and images made twice by real programs (mke2fs, make dist, python sdist/wheel).
 mod images;
 /// Inode and device numbers renumbered for the programs that record them (cpio, tar, xorriso).
