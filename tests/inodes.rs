@@ -110,20 +110,7 @@ fn every_stat_entry_point_renumbers_in_first_sight_order() {
     std::fs::copy(probe("stat"), &cpio).unwrap();
     let cpio = cpio.to_str().unwrap();
     let names = ["t/f1", "t/sub/f2", "t/sub/hl", "t/sub"];
-    for f in [
-        "stat",
-        "lstat",
-        "fstat",
-        "fstatat",
-        "fstatat_empty",
-        "stat64",
-        "fstatat64",
-        "statx",
-        "__xstat",
-        "__lxstat64",
-        "__fxstat",
-        "__fxstatat64",
-    ] {
+    for f in crate::filetimes::ENTRY_POINTS {
         let argv: Vec<&str> = [cpio, f].into_iter().chain(names).collect();
         let mut cmd = native(&argv);
         let natively = numbers(&run(cmd.current_dir(&dir)).ok());
