@@ -24,15 +24,20 @@
 //!   warning line goes to stderr per chroot and process, and the audit counts it
 //!   (`chroot_unshimmed`); the program runs natively, the build goes on.
 //!
+//! Plants: made and removed under a `flock` of `/`, and a plant records the time of the
+//! oldest plant still there, so programs starting at once (a pipeline) put back the time `/`
+//! had before the first of them; directory listings leave them out (`detbuild_core::dirs`).
+//! A program the shim cannot reach (static, Go) gets no plant, since it could not remove it.
+//!
 //! The descriptor is protected: `close` of it fails with `EBADF` as it would natively,
 //! `close_range` and `closefrom` skip it, a `dup2`/`dup3` onto it moves it first (`fd.rs`).
 //! Limits: a program that closes it by raw syscall loses the shim for the programs it starts
-//! later (they run natively, without a warning); `ls /proc/self/fd` shows it; two programs
-//! planting in the same `/` at once may leave `/`'s modification time at the first plant's;
-//! a static or setuid program exec'd with a plant cannot remove it (the launcher does not
-//! know the new roots; such a plant is named `/.detbuild-shim.*`). A `vfork` child that calls
-//! `chroot` records its descriptor in memory it shares with its parent: the parent's later
-//! execs see it is not theirs (the host path still resolves) and are unaffected.
+//! later (they run natively, without a warning); `ls /proc/self/fd` shows it; the new root
+//! is no confinement (it is none for root anyway); a program started with a plant that does
+//! not load the shim (a setuid program run by another user, `AT_SECURE`) leaves the plant,
+//! named `/.detbuild-shim.*`. A `vfork` child that calls `chroot` records its descriptor in
+//! memory it shares with its parent: the parent's later execs see it is not theirs (the
+//! host path still resolves) and are unaffected.
 
 pub mod follow;
 

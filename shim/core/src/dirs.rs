@@ -75,7 +75,8 @@ pub fn number(records: &mut [u8], index: &[u32]) {
 }
 
 /// The offsets of the records in `records[..end]`, in buffer order, written to `index`;
-/// how many there are (stops when `index` is full or a record is malformed).
+/// how many there are (stops when `index` is full or a record is malformed). A transient
+/// copy of the shim planted in a chroot's `/` ([`crate::chroot::is_plant`]) is left out.
 pub fn scan(records: &[u8], end: usize, index: &mut [u32]) -> usize {
     let mut at = 0;
     let mut n = 0;
@@ -87,8 +88,10 @@ pub fn scan(records: &[u8], end: usize, index: &mut [u32]) -> usize {
         if len < HEADER + 2 || at + len > end {
             break;
         }
-        index[n] = at as u32;
-        n += 1;
+        if !crate::chroot::is_plant(name(records, at as u32)) {
+            index[n] = at as u32;
+            n += 1;
+        }
         at += len;
     }
     n
@@ -176,6 +179,18 @@ mod tests {
         let mut reversed = names;
         reversed.reverse();
         assert_eq!(order(&reversed), want);
+    }
+
+    #[test]
+    fn scan_leaves_out_a_copy_of_the_shim_planted_in_a_chroot() {
+        let mut index = [0u32; 8];
+        let mut with_plant = [0u8; 256];
+        let mut len = 0;
+        for name in [&b"etc"[..], b".detbuild-shim.9.1.2.3.4.so", b"usr"] {
+            len += put(&mut with_plant[len..], 1, 4, name).unwrap();
+        }
+        assert_eq!(scan(&with_plant, len, &mut index), 2);
+        assert_eq!(name(&with_plant, index[1]), b"usr");
     }
 
     #[test]

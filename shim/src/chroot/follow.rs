@@ -3,8 +3,10 @@
 //! `/proc/self/fd/N/<host path>`, else a plant in `/`, else the shim left out with a warning.
 //!
 //! Invariants: raw syscalls and stack buffers only, so it is safe in a `vfork` child (where
-//! the descriptor copy and the plant belong to the child); nothing here runs for a process
-//! without the host root's descriptor.
+//! the descriptor copy and the plant belong to the child); the only lock is a `flock` of the
+//! new root's `/` held for a plant's creation or removal (released by `close`, or by the
+//! kernel if the process dies); nothing here runs for a process without the host root's
+//! descriptor.
 
 use super::{dup_high, host, unshimmed};
 use crate::{env, sys};
