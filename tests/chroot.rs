@@ -236,7 +236,9 @@ fn nested_chroots_keep_the_shim() {
 
 // Promise: a program that calls chroot() twice, then chdir("/"), then posix_spawn (vfork and
 // exec inside); one that uses syscall(SYS_chroot), fork and execvp; one that uses
-// syscall(SYS_pivot_root) in a private mount namespace.
+// syscall(SYS_pivot_root) in a private mount namespace; system() and popen() inside; one that
+// closes every descriptor it did not open (close, dup2 onto the numbers the shim uses,
+// closefrom) before it starts its program.
 fn program_entering(method: &str) {
     if !capable_here() {
         return;
@@ -251,6 +253,8 @@ fn program_entering(method: &str) {
             vec![p, "chroot", r, "/inner", "--", "sh", "-c", PROBE]
         }
         "syscall" => vec![p, "syscall", r, "--", "sh", "-c", PROBE],
+        "system" | "popen" => vec![p, method, r, "--", PROBE],
+        "clobber" => vec![p, method, r, "--", "sh", "-c", PROBE],
         _ => {
             std::fs::create_dir_all(root.join("old")).unwrap();
             script = format!("mount --bind {r} {r} && exec {p} pivot {r} -- sh -c '{PROBE}'");
@@ -259,7 +263,10 @@ fn program_entering(method: &str) {
     };
     assert_followed(&root, &argv);
 }
-one_test_per_case!(a_program_entering_a_root_keeps_the_shim, program_entering; twice, syscall, pivot);
+one_test_per_case!(
+    a_program_entering_a_root_keeps_the_shim, program_entering;
+    twice, syscall, pivot, system, popen, clobber
+);
 
 // Promise: a root on another file system (a tmpfs here, so the shim is copied, not linked)
 // keeps the shim, and no copy is left there.
@@ -375,4 +382,21 @@ fn a_static_program_in_a_chroot_leaves_nothing_behind() {
         out.describe()
     );
     assert_eq!(listing(&root), tree, "the root changed");
+}
+
+// Promise: a Python builder that chroots and runs its commands with `subprocess` (which
+// closes every inherited descriptor in the child, `close_fds=True`) keeps the shim in them.
+#[test]
+fn python_subprocess_in_a_chroot_keeps_the_shim() {
+    if !capable_here() || !have("python3", "python3") {
+        return;
+    }
+    let root = new_root("python");
+    let script = format!(
+        "import os, subprocess, sys\n\
+         os.chroot({root:?}); os.chdir('/')\n\
+         r = subprocess.run(['sh', '-c', {PROBE:?}], capture_output=True, close_fds=True)\n\
+         sys.stdout.write(r.stdout.decode())\n"
+    );
+    assert_followed(&root, &["python3", "-c", &script]);
 }

@@ -221,20 +221,24 @@ pub fn unshimmed(errno: c_int) {
     }
 }
 
-/// `chroot`: opens the host root first (see the module docs), then the real call.
+/// `chroot`: opens the host root first (see the module docs), then the real call (the next
+/// library's, so a preload after ours still sees it; the raw syscall when there is none).
 ///
 /// # Safety
 /// As for C `chroot`.
 #[no_mangle]
 pub unsafe extern "C" fn chroot(path: *const c_char) -> c_int {
     count(Id::chroot);
-    // SAFETY: caller's contract.
-    let r = unsafe { syscall(libc::SYS_chroot, path as c_long, 0) };
-    if r < 0 {
-        set_errno(-r as c_int)
-    } else {
-        0
-    }
+    let Some(real) = crate::real::chroot() else {
+        // SAFETY: caller's contract.
+        let r = unsafe { syscall(libc::SYS_chroot, path as c_long, 0) };
+        return if r < 0 { set_errno(-r as c_int) } else { 0 };
+    };
+    let opened = before_new_root();
+    // SAFETY: forwarding the caller's argument.
+    let r = unsafe { real(path) };
+    after_new_root(if r < 0 { -1 } else { 0 }, opened);
+    r
 }
 
 /// `SYS_chroot` (`a`: the path) and `SYS_pivot_root` (`a`, `b`: new root, where the old one

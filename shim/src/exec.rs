@@ -19,6 +19,9 @@
 //!   directory the new program's root.
 //!
 //! - the clock is handed to the new program ([`handoff::exec`], [`handoff::spawn`]).
+//! - in a process that entered a new root, the new program's `LD_PRELOAD` names the shim
+//!   through the host root's descriptor or a plant ([`crate::chroot`]), and a failed exec or
+//!   spawn removes what was prepared for it ([`envp::Call`] says which result is a start).
 //!
 //! Modes: active and real (the children of `make` must stay shimmed) repair and check; inert
 //! passes every call through untouched. Nothing is faked here.

@@ -31,6 +31,8 @@
 //!   itself;
 //! - an exec line is written only for a target that `access(X_OK)` accepts; if the exec still
 //!   fails, the counters restart, so the next line of this image counts only what followed;
+//! - inside a chroot the file, `/proc/self/exe` and `/proc/self/cmdline` are reached through
+//!   the host root's descriptor (`chroot`), so a root without `/proc` still gets full lines;
 //! - a process killed by a signal, or a child of a raw `clone` that never used the shim,
 //!   writes no line. `DETBUILD_REPORT` is restored by exec repair like the other variables.
 //!   Setuid programs (inert) never write.

@@ -8,10 +8,16 @@
  *   syscall syscall(SYS_chroot) on each ROOT, then fork and execvp
  *   pivot   ROOT (one) must be a mount point in a private mount namespace: chdir(ROOT),
  *           syscall(SYS_pivot_root, ".", "old"), umount2("/old", MNT_DETACH), then
- *           posix_spawnp */
+ *           posix_spawnp
+ *   clobber chroot(), then what daemons and careful builders do to descriptors they did not
+ *           open: close() of 3..1099, dup2() onto 1000 and 1001 (then closed), closefrom(3);
+ *           then posix_spawnp
+ *   system  chroot(), then system(PROGRAM) (PROGRAM is a shell command)
+ *   popen   chroot(), then popen(PROGRAM), copying its output to stdout */
 #define _GNU_SOURCE
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
@@ -52,6 +58,32 @@ int main(int argc, char **argv) {
         return 2;
     }
     char **child = argv + i + 1;
+    if (strcmp(method, "clobber") == 0) {
+        for (int fd = 3; fd < 1100; fd++)
+            close(fd);
+        if (dup2(2, 1000) != 1000 || dup2(2, 1001) != 1001) {
+            perror("dup2");
+            return 2;
+        }
+        close(1000);
+        close(1001);
+        closefrom(3);
+    }
+    if (strcmp(method, "system") == 0) {
+        int status = system(child[0]);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 2;
+    }
+    if (strcmp(method, "popen") == 0) {
+        FILE *f = popen(child[0], "r");
+        if (!f)
+            return 2;
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+            fwrite(buf, 1, n, stdout);
+        int status = pclose(f);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 2;
+    }
     pid_t pid;
     if (strcmp(method, "syscall") == 0) {
         pid = fork();

@@ -193,23 +193,26 @@ pub fn replace_shim(value: &[u8], shim: &[u8], out: &mut [u8]) -> Option<usize> 
     Some(len - 1)
 }
 
-/// The one warning line for a new root the shim cannot follow into: `errno` is why a copy of
-/// the shim could not be put there. Written into `out`; its length.
+/// The one warning line for a new root the shim cannot follow into: `errno` says why (from
+/// the attempt to put a copy of the shim there, `EBADF` for a lost descriptor, `ENOENT` for a
+/// shim not found from there). Written into `out`; its length.
 pub fn warning_line(errno: i32, out: &mut [u8; 200]) -> usize {
     let why: &[u8] = match errno {
-        30 => b"read-only file system",
-        13 | 1 => b"permission denied",
-        28 | 122 => b"no space left",
-        _ => b"cannot write there",
+        30 => b"no /proc there, and its / is read-only",
+        13 | 1 => b"no /proc there, and its / is not writable",
+        28 | 122 => b"no /proc there, and its / is full",
+        9 => b"the descriptor of the build's root was closed",
+        2 => b"the shim cannot be found from there",
+        _ => b"no /proc there, and no copy of the shim can be put in its /",
     };
     let mut len = 0;
     let _ = put(
         out,
         &mut len,
         &[
-            b"detbuild: warning: no /proc in the new root and no copy of the shim can be put in its / (",
+            b"detbuild: warning: programs started in this new root run without detbuild: ",
             why,
-            b"); programs started there run without detbuild\n",
+            b"\n",
         ],
     );
     len
@@ -315,12 +318,18 @@ mod tests {
 
     #[test]
     fn the_warning_is_one_line_naming_the_cause() {
+        for errno in [30, 13, 1, 28, 122, 9, 2, 5] {
+            let mut out = [0u8; 200];
+            let n = warning_line(errno, &mut out);
+            let line = core::str::from_utf8(&out[..n]).unwrap();
+            assert!(line.starts_with("detbuild: warning: "), "{line}");
+            assert_eq!(line.matches('\n').count(), 1);
+            assert!(line.ends_with('\n'));
+        }
         let mut out = [0u8; 200];
         let n = warning_line(30, &mut out);
-        let line = core::str::from_utf8(&out[..n]).unwrap();
-        assert!(line.starts_with("detbuild: warning: "));
-        assert!(line.contains("read-only file system"));
-        assert_eq!(line.matches('\n').count(), 1);
-        assert!(line.ends_with('\n'));
+        assert!(core::str::from_utf8(&out[..n])
+            .unwrap()
+            .contains("read-only"));
     }
 }
