@@ -4,7 +4,7 @@ use crate::common::*;
 use std::path::{Path, PathBuf};
 
 /// Every entry point of the stat family the shim hooks, as the stat probe names them.
-const ENTRY_POINTS: &[&str] = &[
+pub(crate) const ENTRY_POINTS: &[&str] = &[
     "stat",
     "lstat",
     "fstat",

@@ -188,4 +188,15 @@ fn own_host_name_resolves_to_this_machine() {
         parts[3], "detbuild\ndetbuild\ndetbuild\n",
         "Perl, Python, Java:\n{out}"
     );
+// Promise: copying the host-name files (`cp /etc/hostname DIR/etc/`, as debootstrap does) and
+// the CPU list works under detbuild and copies what the build sees: their `fstat` reports the
+// real file's device and inode, as `cp` checks ("replaced while being copied").
+#[test]
+fn provided_files_can_be_copied() {
+    let dir = tempdir("copy-hostname");
+    let script = "cp /etc/hostname h && cp /proc/sys/kernel/hostname k && cp /proc/cpuinfo c \
+                  && cat h k && grep -c ^processor c";
+    let mut cmd = det(&["--epoch", EPOCH], &["sh", "-c", script]);
+    let out = run(cmd.current_dir(&dir)).ok();
+    assert_eq!(out, "detbuild\ndetbuild\n4\n");
 }

@@ -30,10 +30,14 @@ mod filetimes;
 mod host;
 /// The builder's identity: user and group names.
 mod identity;
+/// A minimal Debian image (debootstrap) built twice (slow).
+mod image;
 /// Archives and images made twice by real programs (mke2fs, make dist, python sdist/wheel).
 mod images;
 /// Builder Makefiles, dpkg-buildpackage and rpmbuild switching detbuild on (examples/).
 mod integrations;
+/// Inode and device numbers renumbered for the programs that record them (cpio, tar, xorriso).
+mod inodes;
 /// Keys independent of job counts and build paths; repeated commands; key generators.
 mod keys;
 /// Epoch sources, config, env output, exit codes, signals.

@@ -30,7 +30,8 @@ What the command tree sees:
   (--cpus), the invoking user and group `builder`; the command starts with TZ=UTC,
   LANG=LC_ALL=C.UTF-8, umask 022 and ASLR off (--aslr keeps it), and, as root, in its own
   PID namespace (--namespaces). Archivers and image makers (tar, cpio, zip, gzip, mke2fs,
-  mksquashfs, xorriso, ...) see file times after the epoch as the epoch. detbuild.toml
+  mksquashfs, xorriso, ...) see file times after the epoch as the epoch; those that record
+  inode numbers (cpio, tar, xorriso) see them in first-sight order. detbuild.toml
   changes each; see the README.
 
   THIS RANDOMNESS IS PREDICTABLE BY DESIGN. Do not generate long-lived keys under detbuild.

@@ -10,8 +10,8 @@
 //! mode = "logical"            # "logical" (default) or "real" (leave the clock alone)
 //!
 //! # Per-program switches, after the defaults (`detbuild_core::policy::DEFAULTS`). A table
-//! # is a program's name, or "name:first-argument"; each switch (clock, random, mtime,
-//! # owner) is "fake" or "real".
+//! # is a program's name, or "name:first-argument"; each switch (clock, random, dirs, host,
+//! # cpus, identity, mtime, owner, inodes) is "fake" or "real".
 //! [programs."openssl:req"]
 //! random = "real"             # real randomness, the build's clock
 //! [programs.mke2fs]

@@ -3,8 +3,9 @@
 //! `F_DUPFD_CLOEXEC`), `close_range` and `closefrom`.
 //!
 //! Kinds: a random device opened through a virtual file (its stream key and the memfd's inode;
-//! `read` serves the stream at the descriptor's offset, see `vfs.rs`), and a timer descriptor
-//! on a faked clock (`timer.rs` translates its absolute deadlines). A duplicate gets its
+//! `read` serves the stream at the descriptor's offset, see `vfs.rs`), a provided text file
+//! (`/etc/hostname` & co: the memfd's inode and the device and inode of the real file it stands
+//! for, which `fstat` reports, see `stat.rs`), and a timer descriptor on a faked clock (`timer.rs` translates its absolute deadlines). A duplicate gets its
 //! source's entry (the two share one open file description, hence one offset); a close
 //! forgets the entry before the real close, so a racing open that reuses the number is never
 //! forgotten by mistake.
@@ -43,6 +44,8 @@ pub enum Kind {
     Random = 1,
     /// A timer descriptor on a faked clock.
     Timer = 2,
+    /// A provided text file standing for a real one.
+    Text = 3,
 }
 
 struct Entry {
@@ -69,6 +72,7 @@ pub fn kind(fd: c_int) -> Kind {
     match entry(fd).map(|e| e.kind.load(Ordering::Acquire)) {
         Some(1) => Kind::Random,
         Some(2) => Kind::Timer,
+        Some(3) => Kind::Text,
         _ => Kind::Plain,
     }
 }
@@ -91,6 +95,29 @@ pub fn set_random(fd: c_int, key: &Key, ino: u64) {
     }
     e.ino.store(ino, Ordering::Relaxed);
     e.kind.store(Kind::Random as u8, Ordering::Release);
+}
+
+/// Marks `fd`, a memfd with inode `ino`, as a provided text file standing for the real file
+/// `(dev, real_ino)`.
+pub fn set_text(fd: c_int, ino: u64, dev: u64, real_ino: u64) {
+    let Some(e) = entry(fd) else { return };
+    e.key[0].store(dev, Ordering::Relaxed);
+    e.key[1].store(real_ino, Ordering::Relaxed);
+    e.ino.store(ino, Ordering::Relaxed);
+    e.kind.store(Kind::Text as u8, Ordering::Release);
+}
+
+/// For a provided text file whose memfd still has inode `ino`: the device and inode of the
+/// real file it stands for.
+#[inline]
+pub fn text_identity(fd: c_int, ino: u64) -> Option<(u64, u64)> {
+    let e = entry(fd).filter(|_| kind(fd) == Kind::Text)?;
+    (e.ino.load(Ordering::Relaxed) == ino).then(|| {
+        (
+            e.key[0].load(Ordering::Relaxed),
+            e.key[1].load(Ordering::Relaxed),
+        )
+    })
 }
 
 /// The stream key and inode of a random device entry.

@@ -27,7 +27,8 @@
 //! - [`uuid`]: libuuid's `uuid_generate` and `uuid_generate_random` draw from the stream
 //!   (libuuid mixes the pid into what `getrandom` gave it).
 //! - [`stat`]: the `stat` family reports file times clamped to the epoch for archivers and
-//!   image makers, and owners root where configured (switches `mtime`, `owner`).
+//!   image makers, inode and device numbers in first-sight order for those that record them
+//!   ([`inodes`]), and owners root where configured (switches `mtime`, `inodes`, `owner`).
 //! - [`chroot`]: `chroot` and `pivot_root` keep the shim in the programs started inside the
 //!   new root.
 //! - [`hooks`]: the one table of every hooked and looked-up symbol; [`fd`]: the descriptor
@@ -56,6 +57,7 @@ pub mod handoff;
 pub mod hooks;
 pub mod host;
 pub mod identity;
+pub mod inodes;
 pub mod lookup;
 pub mod poll;
 pub mod random;

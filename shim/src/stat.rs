@@ -1,12 +1,17 @@
 //! File-status hooks: the `stat` family, for programs whose policy rewrites what it reports.
 //!
 //! Rewritten, only for programs whose `mtime` switch is on (archivers and image makers by
-//! default, `detbuild_core::policy::DEFAULTS`) or whose `owner` switch is on (none by default):
+//! default, `detbuild_core::policy::DEFAULTS`), whose `inodes` switch is on (the archivers
+//! that record inode numbers) or whose `owner` switch is on (none by default):
 //! - `mtime`: atime, mtime, ctime (and `statx`'s birth time) read `min(real, epoch)`
 //!   (`detbuild_core::clamp::clamp`), so an archive of files made during the build records the
 //!   epoch for them, as `tar --clamp-mtime --mtime=@$SOURCE_DATE_EPOCH` would;
 //! - `owner`: uid and gid read 0, so archivers write `root` (they look the names up with
-//!   `getpwuid(0)`), as `tar --owner=0 --group=0` would.
+//!   `getpwuid(0)`), as `tar --owner=0 --group=0` would;
+//! - `inodes`: device and inode read their first-sight numbers ([`crate::inodes`],
+//!   `detbuild_core::inodes`): consistent within the process, so hard links stay hard links,
+//!   and the same for the same walk of the same tree wherever it sits. `st_rdev` (a device
+//!   file's own number) and `d_ino` in directory listings stay real.
 //!
 //! Hooked: `stat`, `lstat`, `fstat`, `fstatat`, `statx`, their `*64` names, and the
 //! `__xstat`, `__lxstat`, `__fxstat`, `__fxstatat` (+ `64`) entry points that programs built
@@ -15,7 +20,11 @@
 //! alias of the plain one in glibc, so the `*64` hooks forward to the plain name's real
 //! function (one lookup per pair).
 //!
-//! Real: everything for other programs (one policy check, then the real call), every other
+//! Every program: `fstat` (and `AT_EMPTY_PATH`) of a provided text file (`/etc/hostname`,
+//! `/proc/cpuinfo`...: a memfd, `vfs.rs`) reports the device and inode of the real file it
+//! stands for, so `cp` of it does not fail with "replaced while being copied".
+//!
+//! Real: everything else for other programs (one policy check, then the real call), every other
 //! field, and every failed call (errno untouched). When the real function cannot be looked up
 //! (a `stat` inside `dlsym`'s own allocation), the system call answers instead. Calls inside libc (`fts`, `nftw`, `glob`)
 //! and raw `syscall(SYS_statx)` are not seen.
@@ -45,6 +54,8 @@ struct View {
     clamp: Option<i64>,
     /// Whether uid and gid read 0.
     root: bool,
+    /// Whether device and inode numbers are renumbered.
+    inodes: bool,
 }
 
 #[inline]
@@ -53,6 +64,7 @@ fn view() -> Option<View> {
     Some(View {
         clamp: p.policy.fakes(Source::Mtime).then_some(p.epoch),
         root: p.policy.fakes(Source::Owner),
+        inodes: p.policy.fakes(Source::Inodes),
     })
 }
 
@@ -81,6 +93,12 @@ fn fix(st: &mut Stat, v: View) {
         st.st_uid = 0;
         st.st_gid = 0;
     }
+    if v.inodes {
+        if let Some((dev, ino)) = crate::inodes::renumber(st.st_dev, st.st_ino) {
+            st.st_dev = dev;
+            st.st_ino = ino;
+        }
+    }
 }
 
 /// Rewrites a filled `struct statx` per `v` (only the fields its mask says were filled).
@@ -107,6 +125,14 @@ fn fix_statx(st: &mut Statx, v: View) {
             st.stx_gid = 0;
         }
     }
+    if v.inodes && st.stx_mask & libc::STATX_INO != 0 {
+        let dev = libc::makedev(st.stx_dev_major, st.stx_dev_minor);
+        if let Some((dev, ino)) = crate::inodes::renumber(dev, st.stx_ino) {
+            st.stx_dev_major = libc::major(dev);
+            st.stx_dev_minor = libc::minor(dev);
+            st.stx_ino = ino;
+        }
+    }
 }
 
 /// After a real call that returned `r` into `buf`: rewrites `buf` when the call succeeded and
@@ -117,6 +143,36 @@ fn after(r: c_int, buf: *mut Stat) -> c_int {
         if let Some(v) = view() {
             // SAFETY: the real call succeeded, so `buf` points to a filled `struct stat`.
             fix(unsafe { &mut *buf }, v);
+        }
+    }
+    r
+}
+
+/// Whether `(dirfd, path)` names the descriptor itself (`fstat`, `AT_EMPTY_PATH`) and that
+/// descriptor is a provided text file (`vfs.rs`): then the device and inode of the real file it
+/// stands for, given the memfd's inode `ino`.
+#[inline]
+fn provided(dirfd: c_int, path: *const c_char, ino: u64) -> Option<(u64, u64)> {
+    if dirfd < 0 || crate::fd::kind(dirfd) != crate::fd::Kind::Text {
+        return None;
+    }
+    // SAFETY: a non-null path is NUL-terminated by the caller's contract.
+    if !path.is_null() && unsafe { *path } != 0 {
+        return None;
+    }
+    crate::fd::text_identity(dirfd, ino)
+}
+
+/// After a successful real call into `buf`: a provided text file reports the real file's
+/// device and inode (every program: `cp` compares them with its `stat` of the path).
+#[inline]
+fn identity(r: c_int, dirfd: c_int, path: *const c_char, buf: *mut Stat) -> c_int {
+    if r == 0 && !buf.is_null() {
+        // SAFETY: the real call succeeded, so `buf` points to a filled `struct stat`.
+        let st = unsafe { &mut *buf };
+        if let Some((dev, ino)) = provided(dirfd, path, st.st_ino) {
+            st.st_dev = dev;
+            st.st_ino = ino;
         }
     }
     r
@@ -147,7 +203,7 @@ macro_rules! stat_hook {
                 // SAFETY: the caller's path and buffer, as the real function would pass them.
                 None => c_result(unsafe { sys::fstatat($dirfd, $path.cast(), $buf.cast(), $flags) }),
             };
-            after(r, $buf.cast())
+            after(identity(r, $dirfd, $path.cast(), $buf.cast()), $buf.cast())
         }
     };
 }
@@ -191,9 +247,15 @@ pub unsafe extern "C" fn statx(
         None => c_result(unsafe { sys::statx(dirfd, path.cast(), flags, mask, buf) }),
     };
     if r == 0 && !buf.is_null() {
+        // SAFETY: the real call succeeded, so `buf` points to a filled `struct statx`.
+        let st = unsafe { &mut *buf };
+        if let Some((dev, ino)) = provided(dirfd, path, st.stx_ino) {
+            st.stx_dev_major = libc::major(dev);
+            st.stx_dev_minor = libc::minor(dev);
+            st.stx_ino = ino;
+        }
         if let Some(v) = view() {
-            // SAFETY: the real call succeeded, so `buf` points to a filled `struct statx`.
-            fix_statx(unsafe { &mut *buf }, v);
+            fix_statx(st, v);
         }
     }
     r

@@ -163,16 +163,15 @@ pub fn identity() -> Option<&'static Identity> {
     Some(unsafe { &(*PROCESS.0.get()).identity }).filter(|i| i.is_set())
 }
 
-/// The process state if this program's `stat` results are rewritten (file times clamped or
-/// owners root), whether the shim is active or transparent here. Two loads for the others.
+/// The process state if this program's `stat` results are rewritten (file times clamped,
+/// owners root or inode numbers renumbered), whether the shim is active or transparent here. Two loads for the others.
 #[inline]
 pub fn files() -> Option<&'static Process> {
     match mode() {
         Mode::Active | Mode::Transparent => {
             // SAFETY: see Slot (PROCESS is written before ACTIVE or REAL is published).
             let p = unsafe { &*PROCESS.0.get() };
-            (p.policy.fakes(policy::Source::Mtime) || p.policy.fakes(policy::Source::Owner))
-                .then_some(p)
+            p.policy.rewrites_stat().then_some(p)
         }
         Mode::Inert => None,
     }

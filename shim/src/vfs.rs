@@ -26,7 +26,9 @@
 //!   configured CPU count (switch `cpus`; `cpus.rs`).
 //!
 //! Real: write or read-write opens, every other path, symbolic links to a provider's path.
-//! `fstat` on a provided file says "regular file", not "character device".
+//! `fstat` on a provided file says "regular file", not "character device"; on a provided text
+//! file (host names, CPU files) it reports the real file's device and inode, as a `stat` of
+//! the path does (`cp` checks that they agree).
 
 use crate::clock::set_errno;
 use crate::hooks::{count, Id};
@@ -91,13 +93,40 @@ fn open_fake(dir: c_int, path: *const c_char, flags: c_int, prefill_len: usize) 
         0
     };
     let mut line = [0u8; detbuild_core::host::MAX + 1];
-    let text = match file {
-        File::HostName => state::host().map(|h| h.name.line(&mut line)),
-        File::DomainName => state::host().map(|h| h.domain.line(&mut line)),
-        File::CpuInfo | File::CpuRange => return crate::cpus::open_file(file, cloexec),
+    let fd = match file {
+        File::HostName => {
+            let n = state::host()?.name.line(&mut line);
+            open_text(&line[..n], cloexec)
+        }
+        File::DomainName => {
+            let n = state::host()?.domain.line(&mut line);
+            open_text(&line[..n], cloexec)
+        }
+        File::CpuInfo | File::CpuRange => crate::cpus::open_file(file, cloexec)?,
         _ => return open_random(file, cloexec, prefill_len),
     };
-    Some(open_text(&line[..text?], cloexec))
+    stands_for(fd, dir, path);
+    Some(fd)
+}
+
+/// Records that the provided text file `fd` stands for the real file `path` (relative to
+/// `dir`), so that its `fstat` reports that file's device and inode: `cp` compares them with
+/// the `stat` it made of the path before opening it ("replaced while being copied").
+fn stands_for(fd: c_int, dir: c_int, path: *const c_char) {
+    if fd < 0 {
+        return;
+    }
+    // SAFETY: all-zero bytes are a valid `struct stat`.
+    let mut real: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: the caller's NUL-terminated path, a local buffer.
+    if unsafe { sys::fstatat(dir, path.cast(), &mut real, 0) } < 0 {
+        return;
+    }
+    // SAFETY: as above.
+    let mut mem: libc::stat = unsafe { core::mem::zeroed() };
+    if sys::fstat(fd, &mut mem) == 0 {
+        fd::set_text(fd, mem.st_ino, real.st_dev, real.st_ino);
+    }
 }
 
 /// A memfd holding `content`, positioned at its start; the descriptor or -1 with errno.

@@ -1,11 +1,13 @@
-/* `stat FUNCTION PATH`: reads PATH's status through one entry point of the stat family and
- * prints `atime=S.N mtime=S.N ctime=S.N uid=U gid=G` on one line. The __xstat family is what
+/* `stat FUNCTION PATH...`: reads each PATH's status through one entry point of the stat family
+ * and prints `atime=S.N mtime=S.N ctime=S.N uid=U gid=G [btime=S.N] dev=D ino=I` on one line per
+ * PATH. The __xstat family is what
  * programs built against glibc before 2.33 import; glibc still exports it. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 extern int __xstat(int, const char *, struct stat *);
@@ -50,7 +52,9 @@ static int by_name(const char *f, const char *path, struct stat *st) {
                    (long long)sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec, sx.stx_uid, sx.stx_gid);
             if (sx.stx_mask & STATX_BTIME)
                 printf(" btime=%lld.%09u", (long long)sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec);
-            printf("\n");
+            printf(" dev=%llu ino=%llu\n",
+                   (unsigned long long)makedev(sx.stx_dev_major, sx.stx_dev_minor),
+                   (unsigned long long)sx.stx_ino);
             return 1;
         }
     }
@@ -58,24 +62,26 @@ static int by_name(const char *f, const char *path, struct stat *st) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: stat FUNCTION PATH\n");
+    if (argc < 3) {
+        fprintf(stderr, "usage: stat FUNCTION PATH...\n");
         return 2;
     }
-    struct stat st;
-    int r = by_name(argv[1], argv[2], &st);
-    if (r == 1) return 0;
-    if (r == -2) {
-        fprintf(stderr, "unknown function %s\n", argv[1]);
-        return 2;
+    for (int i = 2; i < argc; i++) {
+        struct stat st;
+        int r = by_name(argv[1], argv[i], &st);
+        if (r == 1) continue;
+        if (r == -2) {
+            fprintf(stderr, "unknown function %s\n", argv[1]);
+            return 2;
+        }
+        if (r != 0) {
+            perror(argv[1]);
+            return 1;
+        }
+        printf("atime=%lld.%09ld mtime=%lld.%09ld ctime=%lld.%09ld uid=%u gid=%u dev=%llu ino=%llu\n",
+               (long long)st.st_atim.tv_sec, st.st_atim.tv_nsec, (long long)st.st_mtim.tv_sec,
+               st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec, st.st_uid,
+               st.st_gid, (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
     }
-    if (r != 0) {
-        perror(argv[1]);
-        return 1;
-    }
-    printf("atime=%lld.%09ld mtime=%lld.%09ld ctime=%lld.%09ld uid=%u gid=%u\n",
-           (long long)st.st_atim.tv_sec, st.st_atim.tv_nsec, (long long)st.st_mtim.tv_sec,
-           st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec, st.st_uid,
-           st.st_gid);
     return 0;
 }

@@ -18,6 +18,7 @@
 //! - [`text`]: decimal formatting without allocation.
 //! - [`tempname`]: templates and characters of temporary names.
 //! - [`vfs`]: the virtual-file registry and path normalization.
+//! - [`inodes`]: stable inode and device numbers (a first-sight table).
 //! - [`ids`]: lock-free sets of descriptors and timer ids that run on the faked clock.
 //! - [`dirs`]: directory snapshots and their byte-wise order.
 //! - [`cpus`]: the CPU count, affinity mask and CPU files the build sees.
@@ -36,6 +37,7 @@ pub mod handoff;
 pub mod host;
 pub mod identity;
 pub mod ids;
+pub mod inodes;
 pub mod key;
 pub mod normalize;
 pub mod occur;

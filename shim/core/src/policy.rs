@@ -11,11 +11,12 @@
 //! - `LETTERS` set switches, one letter per source: lower case makes the source real, upper
 //!   case fakes it (`c`/`C` clock, `r`/`R` randomness, `d`/`D` directory order, `h`/`H` host,
 //!   `n`/`N` CPU count, `u`/`U` identity, `t`/`T` file times clamped, `o`/`O` file owners
-//!   root). Unknown letters are ignored, so an older shim runs under a newer launcher.
+//!   root, `i`/`I` inode and device numbers renumbered). Unknown letters are ignored, so an older shim runs under a newer launcher.
 //!
-//! The run's default ([`Policy::FAKE`]) fakes every source but file times and owners. File
-//! times are clamped only for the programs [`DEFAULTS`] marks `T` (archivers and image
-//! makers) or the user names; owners only where the user asks. [`DEFAULTS`] is the one list
+//! The run's default ([`Policy::FAKE`]) fakes every source but file times, owners and inode
+//! numbers. File times are clamped only for the programs [`DEFAULTS`] marks `T` (archivers and
+//! image makers) or the user names, inode and device numbers renumbered only for those it marks
+//! `I` (the ones that record them); owners only where the user asks. [`DEFAULTS`] is the one list
 //! of built-in entries: the shim carries it packed ([`crate::packed`]), the payload carries
 //! only the user's entries, the README's tables describe it.
 //!
@@ -51,11 +52,14 @@ pub enum Source {
     Mtime,
     /// File owners from the `stat` family, reported as uid and gid 0.
     Owner,
+    /// Inode and device numbers from the `stat` family, renumbered in first-sight order
+    /// ([`crate::inodes`]).
+    Inodes,
 }
 
 impl Source {
     /// Every source, in bit order.
-    pub const ALL: [Source; 8] = [
+    pub const ALL: [Source; 9] = [
         Source::Clock,
         Source::Random,
         Source::Dirs,
@@ -64,9 +68,10 @@ impl Source {
         Source::Identity,
         Source::Mtime,
         Source::Owner,
+        Source::Inodes,
     ];
 
-    fn bit(self) -> u8 {
+    fn bit(self) -> u16 {
         1 << self as u8
     }
 
@@ -81,6 +86,7 @@ impl Source {
             Source::Identity => b'u',
             Source::Mtime => b't',
             Source::Owner => b'o',
+            Source::Inodes => b'i',
         }
     }
 
@@ -95,19 +101,20 @@ impl Source {
             Source::Identity => "identity",
             Source::Mtime => "mtime",
             Source::Owner => "owner",
+            Source::Inodes => "inodes",
         }
     }
 }
 
 /// One switch per [`Source`]: set bits are faked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Policy(u8);
+pub struct Policy(u16);
 
 impl Policy {
     /// Nothing faked: the shim only observes (`detbuild check --no-shim`).
     pub const NONE: Policy = Policy(0);
 
-    /// The run's default: every source faked but file times and owners.
+    /// The run's default: every source faked but file times, owners and inode numbers.
     pub const FAKE: Policy = Policy(0b11_1111);
 
     /// Whether `source` is faked.
@@ -128,6 +135,13 @@ impl Policy {
     /// Whether the program takes a key of its own (see the module docs).
     pub fn keyed(self) -> bool {
         self.fakes(Source::Clock) || self.fakes(Source::Random)
+    }
+
+    /// Whether the `stat` family's answers are rewritten (file times, owners or inode
+    /// numbers).
+    #[inline]
+    pub fn rewrites_stat(self) -> bool {
+        self.fakes(Source::Mtime) || self.fakes(Source::Owner) || self.fakes(Source::Inodes)
     }
 
     /// Applies one entry's letters.
@@ -274,6 +288,16 @@ const fn clamped(matcher: &'static str, why: &'static str) -> Default {
     Default {
         matcher,
         letters: "T",
+        why,
+    }
+}
+
+/// An archiver that also records inode and device numbers (`why`): clamped, and its `stat`
+/// family reports them renumbered in first-sight order ([`crate::inodes`]).
+const fn renumbered(matcher: &'static str, why: &'static str) -> Default {
+    Default {
+        matcher,
+        letters: "TI",
         why,
     }
 }
@@ -430,16 +454,25 @@ pub const DEFAULTS: &[Default] = &[
     // equally old); `ar` (its `u` modifier compares member dates, and distributions build it
     // deterministic: dates 0); language runtimes such as python3 (setuptools' "newer" copies,
     // .pyc checks; README, "File times").
-    clamped("tar", "each member's mtime (and atime/ctime in pax format)"),
-    clamped(
+    renumbered(
+        "tar",
+        "each member's mtime (and atime/ctime in pax format); -g snapshots record the device \
+         and inode numbers of directories",
+    ),
+    renumbered(
         "bsdtar",
-        "libarchive's tar/zip/cpio writer: member mtimes, pax times",
+        "libarchive's tar/zip/cpio writer: member mtimes, pax times; --format newc records \
+         inode numbers",
     ),
-    clamped(
+    renumbered(
         "cpio",
-        "newc/odc headers carry each member's mtime (initramfs images)",
+        "newc/odc headers carry each member's mtime, inode and device numbers (initramfs \
+         images)",
     ),
-    clamped("bsdcpio", "libarchive's cpio: member mtimes"),
+    renumbered(
+        "bsdcpio",
+        "libarchive's cpio: member mtimes; newc headers carry inode numbers",
+    ),
     clamped("pax", "ustar headers carry each member's mtime"),
     clamped(
         "zip",
@@ -466,11 +499,12 @@ pub const DEFAULTS: &[Default] = &[
     clamped("mkfs.ext3", "mke2fs under another name"),
     clamped("mkfs.ext4", "mke2fs under another name"),
     clamped("mkfs.erofs", "inode times copied from the source tree"),
-    clamped(
+    renumbered(
         "xorriso",
-        "ISO 9660 directory records and Rock Ridge TF entries",
+        "ISO 9660 directory records and Rock Ridge TF entries; with hard links on, inode \
+         numbers as Rock Ridge serial numbers",
     ),
-    clamped("xorrisofs", "xorriso's mkisofs emulation"),
+    renumbered("xorrisofs", "xorriso's mkisofs emulation"),
     clamped(
         "genisoimage",
         "ISO 9660 directory records and Rock Ridge TF entries",
@@ -585,6 +619,32 @@ mod tests {
             assert!(!clamps(name), "{name}");
         }
         assert!(!Policy::FAKE.fakes(Source::Mtime) && !Policy::FAKE.fakes(Source::Owner));
+    }
+
+    #[test]
+    fn archivers_that_record_inode_numbers_get_stable_ones() {
+        let l = list();
+        let renumbers = |argv0: &str| {
+            Policy::FAKE
+                .resolve(l.as_bytes(), argv0.as_bytes(), None)
+                .fakes(Source::Inodes)
+        };
+        for name in [
+            "cpio",
+            "/usr/bin/cpio",
+            "bsdcpio",
+            "tar",
+            "bsdtar",
+            "xorriso",
+        ] {
+            assert!(renumbers(name), "{name}");
+        }
+        for name in ["mksquashfs", "mke2fs", "gzip", "cp", "find", "make", "ls"] {
+            assert!(!renumbers(name), "{name}");
+        }
+        assert!(!Policy::FAKE.fakes(Source::Inodes));
+        let p = Policy::FAKE.resolve(b"tool=crI", b"tool", None);
+        assert!(p.fakes(Source::Inodes) && !p.keyed());
     }
 
     #[test]
