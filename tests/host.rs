@@ -188,6 +188,8 @@ fn own_host_name_resolves_to_this_machine() {
         parts[3], "detbuild\ndetbuild\ndetbuild\n",
         "Perl, Python, Java:\n{out}"
     );
+}
+
 // Promise: copying the host-name files (`cp /etc/hostname DIR/etc/`, as debootstrap does) and
 // the CPU list works under detbuild and copies what the build sees: their `fstat` reports the
 // real file's device and inode, as `cp` checks ("replaced while being copied").
