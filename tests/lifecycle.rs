@@ -120,6 +120,15 @@ fn sleeping(pid: i32) -> bool {
     stat.contains("(sleep)") && !matches!(state, None | Some("Z") | Some("X"))
 }
 
+/// Waits (up to 10 s) until every pid runs `sleep`: the shell writes `$!` before its child
+/// has exec'd, and under load the child may still be the shell for a while.
+fn until_sleeping(pids: &[i32]) {
+    let start = Instant::now();
+    while !pids.iter().all(|&p| sleeping(p)) && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// The pids written into `names` in `dir` by the build.
 fn pids(dir: &Path, names: &[&str]) -> Vec<i32> {
     names
@@ -150,6 +159,7 @@ fn sigkill_to_detbuild_leaves_no_process_of_the_build() {
     let dir = tempdir("sigkill-native");
     let mut shell = start_in(native(&["sh", "-c", script]), &dir);
     let sleeps = pids(&dir, &names);
+    until_sleeping(&sleeps);
     // SAFETY: signalling our own child.
     unsafe { libc::kill(shell.id() as i32, libc::SIGKILL) };
     wait_ended(&mut shell);
@@ -176,6 +186,7 @@ fn sigkill_to_detbuild_leaves_no_process_of_the_build() {
         &dir,
     );
     let sleeps = pids(&dir, &names);
+    until_sleeping(&sleeps);
     assert!(sleeps.iter().all(|&p| sleeping(p)), "{sleeps:?}");
     // SAFETY: signalling our own child.
     unsafe { libc::kill(det_run.id() as i32, libc::SIGKILL) };
@@ -223,7 +234,14 @@ fn every_forwardable_signal_reaches_the_command() {
 fn detbuild_with_shim(bytes: &[u8]) -> (PathBuf, PathBuf) {
     let dir = tempdir("bad-shim");
     let bin = dir.join("detbuild");
-    std::fs::copy(detbuild_bin(), &bin).unwrap();
+    // Copied by `cp`, not by this process: a thread of this test binary that forks while we
+    // hold the new file open for writing would make its exec fail with ETXTBSY.
+    run(&mut native(&[
+        "cp",
+        detbuild_bin().to_str().unwrap(),
+        bin.to_str().unwrap(),
+    ]))
+    .ok();
     let lib = dir.join("libdetbuild_shim.so");
     std::fs::write(&lib, bytes).unwrap();
     (bin, lib)

@@ -34,10 +34,10 @@ mod identity;
 mod image;
 /// Archives and images made twice by real programs (mke2fs, make dist, python sdist/wheel).
 mod images;
-/// Builder Makefiles, dpkg-buildpackage and rpmbuild switching detbuild on (examples/).
-mod integrations;
 /// Inode and device numbers renumbered for the programs that record them (cpio, tar, xorriso).
 mod inodes;
+/// Builder Makefiles, dpkg-buildpackage and rpmbuild switching detbuild on (examples/).
+mod integrations;
 /// Keys independent of job counts and build paths; repeated commands; key generators.
 mod keys;
 /// Epoch sources, config, env output, exit codes, signals.
