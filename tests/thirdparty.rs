@@ -226,12 +226,13 @@ fn member(pkg: &Package, parent: &Path, member: &str) -> Vec<u8> {
     out.stdout
 }
 
-/// Whether this machine can run the package builds: the tools, root for `--build-path`, and
-/// `pkg`'s build dependencies (checked in a tree unpacked under `dir`). Returns the epoch of
-/// its changelog when it can.
-fn ready(pkg: &Package, dsc: &Path, dir: &Path) -> Option<String> {
+/// The source of `pkg` (fetched once), a fresh directory for its builds, and its changelog's
+/// epoch; `None` (skipped, or failed under CI) when its build dependencies are missing.
+fn prepare(pkg: &Package) -> Option<(PathBuf, PathBuf, String)> {
+    let dsc = source(pkg);
+    let dir = tempdir(&format!("thirdparty-{}", pkg.name));
     let probe = dir.join("deps");
-    unpack(pkg, dsc, &probe);
+    unpack(pkg, &dsc, &probe);
     let mut deps = native(&["dpkg-checkbuilddeps"]);
     deps.current_dir(probe.join(pkg.tree));
     let deps = run(&mut deps);
@@ -244,7 +245,8 @@ fn ready(pkg: &Package, dsc: &Path, dir: &Path) -> Option<String> {
     }
     let mut epoch = native(&["dpkg-parsechangelog", "-STimestamp", "-l"]);
     epoch.arg(probe.join(pkg.tree).join("debian/changelog"));
-    Some(run(&mut epoch).ok().trim().to_string())
+    let epoch = run(&mut epoch).ok().trim().to_string();
+    Some((dsc, dir, epoch))
 }
 
 /// The tools every package build needs, root and namespaces for `--build-path`.
@@ -291,9 +293,7 @@ fn debian_noweb_builds_identically_under_detbuild() {
         return;
     }
     let started = Instant::now();
-    let dsc = source(pkg);
-    let dir = tempdir("thirdparty-noweb");
-    let Some(epoch) = ready(pkg, &dsc, &dir) else {
+    let Some((dsc, dir, epoch)) = prepare(pkg) else {
         return;
     };
 
@@ -356,9 +356,7 @@ fn debian_lsof_builds_identically_under_detbuild() {
         return;
     }
     let started = Instant::now();
-    let dsc = source(pkg);
-    let dir = tempdir("thirdparty-lsof");
-    let Some(epoch) = ready(pkg, &dsc, &dir) else {
+    let Some((dsc, dir, epoch)) = prepare(pkg) else {
         return;
     };
 
