@@ -1,6 +1,6 @@
 //! Randomness: getrandom, getentropy, arc4random*, syscall(SYS_getrandom), /dev/urandom,
 //! /dev/random and the kernel's uuid file come from a stream fixed by the seed, the command
-//! line and its directory relative to the build root.
+//! line and its directory relative to the build root; so does the stack-protector guard.
 
 use crate::common::*;
 use std::collections::HashSet;
@@ -89,6 +89,21 @@ fn inherited_urandom_reads_past_its_prefill() {
 #[test]
 fn redirected_urandom_is_fixed() {
     assert_promise(&["sh", "-c", "od -An -N16 -tx1 < /dev/urandom"], OTHER_SEED);
+}
+
+// Promise: the stack-protector guard (the canary glibc fills from the kernel's AT_RANDOM at
+// every exec, which programs leak into their output through uninitialized stack bytes) is
+// fixed by the seed, in the main thread and in the threads it starts.
+#[test]
+fn stack_guard_is_fixed_by_the_seed() {
+    let probe = probe("guard");
+    let out = assert_promise(&[probe.to_str().unwrap()], OTHER_SEED);
+    let guard = field(&out, "guard");
+    assert_eq!(guard, field(&out, "thread"), "{out}");
+    assert!(
+        guard.ends_with("00"),
+        "the guard's low byte is zero, as glibc's: {out}"
+    );
 }
 
 // Promise: Python's os.urandom, uuid4, random, and set iteration order are fixed by the seed.

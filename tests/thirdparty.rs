@@ -1,16 +1,22 @@
-//! A real third-party package: Debian bookworm's `lsof` 4.95.0-1, built from the archive's
-//! source with `dpkg-buildpackage -b -us -uc` (fakeroot, its own test suite included), twice
-//! natively and twice under `detbuild --build-path`, each time in a directory of another name
-//! and at another real time.
+//! Real third-party packages: Debian bookworm source packages from the archive, built with
+//! `dpkg-buildpackage -b -us -uc` (fakeroot, their own test suites included), natively and
+//! under `detbuild --build-path`, and their `.deb` files compared.
 //!
-//! Natively the `.deb` files differ: lsof records its compiler flags (`lsof -v` prints them),
-//! and Debian's flags name the build directory (`-ffile-prefix-map=DIR=.`), so the binary,
-//! its build id and with it the dbgsym package change with the directory. Under detbuild both
-//! builds see the tree at the same path and every `.deb` is byte-identical.
+//! `noweb` 2.12-4 is not reproducible natively even in one directory: it typesets its guide
+//! with `latex` and `dvips` (without `FORCE_SOURCE_DATE`, so TeX ignores `SOURCE_DATE_EPOCH`
+//! and writes the real date and minute into `guide.dvi` and `guide.ps`), and its Icon
+//! programs are translated by `icont`, which writes uninitialized stack bytes into every
+//! icode header (pointers, which address-space randomization moves, and the stack-protector
+//! guard, new at every exec). Two detbuild builds, in two directories at two times, are
+//! byte-identical.
 //!
-//! The source is fetched once (`apt-get source --download-only` through a private apt
+//! `lsof` 4.95.0-1 differs natively only with the build directory: it records its compiler
+//! flags (`lsof -v` prints them), and Debian's flags name the directory
+//! (`-ffile-prefix-map=DIR=.`); `--build-path` makes both builds see one path.
+//!
+//! Each source is fetched once (`apt-get source --download-only` through a private apt
 //! configuration with a `deb-src` line, so the system's sources stay untouched) into
-//! `target/cache/thirdparty/`, and checked against the `.dsc`'s known SHA-256 (dpkg-source
+//! `target/cache/thirdparty/`, and checked against its `.dsc`'s known SHA-256 (dpkg-source
 //! checks the rest); reruns are offline. The build dependencies are in `.ci/run`.
 
 use crate::common::*;
@@ -20,14 +26,33 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const PACKAGE: &str = "lsof";
-const VERSION: &str = "4.95.0-1";
-const TREE: &str = "lsof-4.95.0";
-/// SHA-256 of `lsof_4.95.0-1.dsc` in bookworm, which lists the other files' checksums.
-const DSC_SHA256: &str = "875e3f9c52870c8f04f8fa8ce526822cc8a6c279a28a216184f9b1496b92abf7";
+/// A source package of bookworm.
+struct Package {
+    name: &'static str,
+    version: &'static str,
+    /// The unpacked tree's directory name.
+    tree: &'static str,
+    /// SHA-256 of the `.dsc`, which lists the other files' checksums.
+    dsc_sha256: &'static str,
+}
+
+const LSOF: Package = Package {
+    name: "lsof",
+    version: "4.95.0-1",
+    tree: "lsof-4.95.0",
+    dsc_sha256: "875e3f9c52870c8f04f8fa8ce526822cc8a6c279a28a216184f9b1496b92abf7",
+};
+
+const NOWEB: Package = Package {
+    name: "noweb",
+    version: "2.12-4",
+    tree: "noweb-2.12",
+    dsc_sha256: "66d4836d0e91c68b8efd67247b2ae888caa2faadde6f8ba9b35c14aabf34b0dc",
+};
+
 /// Where both detbuild builds see the tree's parent directory.
 const BUILD_PATH: &str = "/build/detbuild-thirdparty";
-/// One build's limit (about 50 s on a loaded 2-core machine).
+/// One build's limit (lsof takes about 50 s on a loaded 2-core machine, noweb 15 s).
 const BUILD_LIMIT: Duration = Duration::from_secs(600);
 
 /// One progress line, shown even while the test harness captures output.
@@ -68,16 +93,18 @@ fn apt(dir: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-/// The cached `.dsc` of the package, fetched from the archive on the first run.
-fn source() -> PathBuf {
+/// The cached `.dsc` of `pkg`, fetched from the archive on the first run.
+fn source(pkg: &Package) -> PathBuf {
     let dir = cache();
-    let dsc = dir.join(format!("{PACKAGE}_{VERSION}.dsc"));
-    if dsc.is_file() && sha256(&dsc) == DSC_SHA256 {
-        progress(&format!("source cached in {}", dir.display()));
+    let dsc = dir.join(format!("{}_{}.dsc", pkg.name, pkg.version));
+    if dsc.is_file() && sha256(&dsc) == pkg.dsc_sha256 {
+        progress(&format!("{} source cached in {}", pkg.name, dir.display()));
         return dsc;
     }
     progress(&format!(
-        "fetching the source of {PACKAGE} {VERSION} into {}",
+        "fetching the source of {} {} into {}",
+        pkg.name,
+        pkg.version,
         dir.display()
     ));
     let apt_dir = dir.join("apt");
@@ -89,37 +116,39 @@ fn source() -> PathBuf {
     )
     .unwrap();
     run_within(&mut apt(&apt_dir, &["-q", "update"]), BUILD_LIMIT).ok();
-    let wanted = format!("{PACKAGE}={VERSION}");
+    let wanted = format!("{}={}", pkg.name, pkg.version);
     let mut get = apt(&apt_dir, &["-q", "source", "--download-only", &wanted]);
     get.current_dir(&dir);
     run_within(&mut get, BUILD_LIMIT).ok();
     assert_eq!(
         sha256(&dsc),
-        DSC_SHA256,
+        pkg.dsc_sha256,
         "{} is not bookworm's",
         dsc.display()
     );
     dsc
 }
 
-/// Unpacks the source into `parent` (a fresh directory).
-fn unpack(dsc: &Path, parent: &Path) {
+/// Unpacks the source into `parent` (made afresh).
+fn unpack(pkg: &Package, dsc: &Path, parent: &Path) {
+    let _ = std::fs::remove_dir_all(parent);
     std::fs::create_dir_all(parent).unwrap();
     let mut x = native(&["dpkg-source", "-x"]);
-    x.arg(dsc).arg(parent.join(TREE));
+    x.arg(dsc).arg(parent.join(pkg.tree));
     run(&mut x).ok();
 }
 
-/// Builds the unpacked tree in `parent` (natively, or under detbuild with `--build-path`) and
-/// returns each `.deb`'s SHA-256 by file name.
+/// Builds the source afresh in `parent` (natively, or under detbuild with `--build-path` and
+/// `--epoch`) and returns each `.deb`'s SHA-256 by file name.
 fn build(
+    pkg: &Package,
     label: &str,
     dsc: &Path,
     parent: &Path,
     under_detbuild: Option<&str>,
 ) -> BTreeMap<String, String> {
-    unpack(dsc, parent);
-    let script = format!("cd {TREE} && exec dpkg-buildpackage -b -us -uc");
+    unpack(pkg, dsc, parent);
+    let script = format!("cd {} && exec dpkg-buildpackage -b -us -uc", pkg.tree);
     let mut cmd = match under_detbuild {
         Some(epoch) => det(
             &["--epoch", epoch, "--build-path", BUILD_PATH],
@@ -144,10 +173,11 @@ fn build(
             debs.insert(name, sha256(&path));
         }
     }
+    let main = format!("{}_{}_", pkg.name, pkg.version);
     assert!(
-        debs.keys()
-            .any(|n| n.starts_with(&format!("{PACKAGE}_{VERSION}_"))),
-        "{label}: no {PACKAGE} .deb in {}: {debs:?}",
+        debs.keys().any(|n| n.starts_with(&main)),
+        "{label}: no {} .deb in {}: {debs:?}",
+        pkg.name,
         parent.display()
     );
     debs
@@ -168,33 +198,59 @@ fn tail(out: &Output) -> String {
     )
 }
 
-/// Whether `path` contains `needle`.
-fn holds(path: &Path, needle: &str) -> bool {
-    let bytes = std::fs::read(path).unwrap();
+/// Whether `bytes` contain `needle`.
+fn holds(bytes: &[u8], needle: &str) -> bool {
     bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
-/// `usr/bin/lsof` out of the package built in `parent`, into `parent/lsof.bin`.
-fn lsof_binary(parent: &Path, debs: &BTreeMap<String, String>) -> PathBuf {
-    let deb = debs
-        .keys()
-        .find(|n| n.starts_with(&format!("{PACKAGE}_")))
-        .unwrap();
-    let out = parent.join("lsof.bin");
+/// The file `member` (`./usr/...`) of the package `pkg` built in `parent`, gunzipped when its
+/// name ends in `.gz`.
+fn member(pkg: &Package, parent: &Path, member: &str) -> Vec<u8> {
+    let deb = parent.join(format!("{}_{}_amd64.deb", pkg.name, pkg.version));
+    let gunzip = if member.ends_with(".gz") {
+        " | gzip -dc"
+    } else {
+        ""
+    };
     let script = format!(
-        "dpkg-deb --fsys-tarfile {} | tar -xOf - ./usr/bin/lsof > {}",
-        parent.join(deb).display(),
-        out.display()
+        "dpkg-deb --fsys-tarfile {} | tar -xOf - {member}{gunzip}",
+        deb.display()
     );
-    run(&mut native(&["sh", "-c", &script])).ok();
-    out
+    let out = native(&["sh", "-c", &script]).output().unwrap();
+    assert!(
+        out.status.success() && !out.stdout.is_empty(),
+        "no {member} in {}: {}",
+        deb.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }
 
-// Promise: a real Debian package whose `.deb` files differ between two native builds (in two
-// directories, at two times) comes out byte-identical from two `detbuild --build-path` builds
-// of `dpkg-buildpackage -b -us -uc`, its own test suite and fakeroot included.
-#[test]
-fn debian_lsof_builds_identically_under_detbuild() {
+/// The source of `pkg` (fetched once), a fresh directory for its builds, and its changelog's
+/// epoch; `None` (skipped, or failed under CI) when its build dependencies are missing.
+fn prepare(pkg: &Package) -> Option<(PathBuf, PathBuf, String)> {
+    let dsc = source(pkg);
+    let dir = tempdir(&format!("thirdparty-{}", pkg.name));
+    let probe = dir.join("deps");
+    unpack(pkg, &dsc, &probe);
+    let mut deps = native(&["dpkg-checkbuilddeps"]);
+    deps.current_dir(probe.join(pkg.tree));
+    let deps = run(&mut deps);
+    if !require(
+        deps.status.success(),
+        &format!("{}'s build dependencies ({})", pkg.name, deps.stderr.trim()),
+        "install the packages .ci/run lists",
+    ) {
+        return None;
+    }
+    let mut epoch = native(&["dpkg-parsechangelog", "-STimestamp", "-l"]);
+    epoch.arg(probe.join(pkg.tree).join("debian/changelog"));
+    let epoch = run(&mut epoch).ok().trim().to_string();
+    Some((dsc, dir, epoch))
+}
+
+/// The tools every package build needs, root and namespaces for `--build-path`.
+fn can_build() -> bool {
     let tools = [
         "dpkg-buildpackage",
         "dpkg-source",
@@ -202,10 +258,91 @@ fn debian_lsof_builds_identically_under_detbuild() {
         "fakeroot",
         "apt-get",
     ];
-    if !have_tools(&tools, "dpkg-dev fakeroot apt")
-        || !require_root("--build-path makes a private mount namespace")
-        || !can_unshare()
-    {
+    have_tools(&tools, "dpkg-dev fakeroot apt")
+        && require_root("--build-path makes a private mount namespace")
+        && can_unshare()
+}
+
+/// Two detbuild builds of `pkg` in two directories under `dir`, at two times: their `.deb`
+/// files must be byte-identical. Returns the directory of the first.
+fn assert_identical_under_detbuild(pkg: &Package, dsc: &Path, dir: &Path, epoch: &str) -> PathBuf {
+    let (c, d) = (dir.join("det-a"), dir.join("det-second"));
+    let det_c = build(pkg, "detbuild build 1", dsc, &c, Some(epoch));
+    let det_d = build(pkg, "detbuild build 2", dsc, &d, Some(epoch));
+    assert_eq!(
+        det_c,
+        det_d,
+        "the .debs of two detbuild builds differ (diffoscope {0}/X.deb {1}/X.deb shows how)",
+        c.display(),
+        d.display()
+    );
+    for (name, hash) in &det_c {
+        progress(&format!("{name} sha256:{hash}"));
+    }
+    c
+}
+
+// Promise: a real Debian package that is not reproducible natively even when built twice in
+// the same directory (noweb: TeX writes the real date and minute into its guide, icont leaks
+// stack bytes into its programs) comes out byte-identical from two `detbuild --build-path`
+// builds of `dpkg-buildpackage -b -us -uc` in two directories at two times.
+#[test]
+fn debian_noweb_builds_identically_under_detbuild() {
+    let pkg = &NOWEB;
+    if !can_build() {
+        return;
+    }
+    let started = Instant::now();
+    let Some((dsc, dir, epoch)) = prepare(pkg) else {
+        return;
+    };
+
+    // Native control: one directory, two runs.
+    let native_dir = dir.join("native");
+    let today = run(&mut native(&["date", "-u", "+TeX output %Y.%m.%d:"]))
+        .ok()
+        .trim()
+        .to_string();
+    let native_a = build(pkg, "native build 1", &dsc, &native_dir, None);
+    let dvi = member(pkg, &native_dir, "./usr/share/doc/noweb/guide.dvi.gz");
+    let icode = member(pkg, &native_dir, "./usr/bin/htmltoc");
+    let native_b = build(pkg, "native build 2", &dsc, &native_dir, None);
+    assert_ne!(
+        native_a, native_b,
+        "native control: two native builds gave identical .debs, so this test proves nothing"
+    );
+    // Why: the guide carries the real date, and the icode the stack bytes of its run.
+    assert!(
+        holds(&dvi, &today),
+        "native guide.dvi does not carry today's date ({today})"
+    );
+    assert_ne!(
+        icode,
+        member(pkg, &native_dir, "./usr/bin/htmltoc"),
+        "native icont wrote the same htmltoc twice"
+    );
+
+    let c = assert_identical_under_detbuild(pkg, &dsc, &dir, &epoch);
+    let mut date = native(&["date", "-u", "+TeX output %Y.%m.%d:"]);
+    date.arg(format!("--date=@{epoch}"));
+    let then = run(&mut date).ok().trim().to_string();
+    let dvi = member(pkg, &c, "./usr/share/doc/noweb/guide.dvi.gz");
+    assert!(
+        holds(&dvi, &then),
+        "guide.dvi built under detbuild does not carry the changelog's date ({then})"
+    );
+    progress(&format!("done in {:.0} s", started.elapsed().as_secs_f64()));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// Promise: a real Debian package whose `.deb` files differ between two native builds in two
+// directories (lsof records its build directory) comes out byte-identical from two `detbuild
+// --build-path` builds of `dpkg-buildpackage -b -us -uc`, its own test suite and fakeroot
+// included.
+#[test]
+fn debian_lsof_builds_identically_under_detbuild() {
+    let pkg = &LSOF;
+    if !can_build() {
         return;
     }
     // lsof's test suite looks its own host name up (natively the real one).
@@ -219,28 +356,14 @@ fn debian_lsof_builds_identically_under_detbuild() {
         return;
     }
     let started = Instant::now();
-    let dsc = source();
-    let dir = tempdir("thirdparty");
-    let probe = dir.join("deps");
-    unpack(&dsc, &probe);
-    let mut deps = native(&["dpkg-checkbuilddeps"]);
-    deps.current_dir(probe.join(TREE));
-    let deps = run(&mut deps);
-    if !require(
-        deps.status.success(),
-        &format!("{PACKAGE}'s build dependencies ({})", deps.stderr.trim()),
-        "install the packages .ci/run lists",
-    ) {
+    let Some((dsc, dir, epoch)) = prepare(pkg) else {
         return;
-    }
-    let mut epoch = native(&["dpkg-parsechangelog", "-STimestamp", "-l"]);
-    epoch.arg(probe.join(TREE).join("debian/changelog"));
-    let epoch = run(&mut epoch).ok().trim().to_string();
+    };
 
     // Native control: two directories whose names differ, two times.
     let (a, b) = (dir.join("native-a"), dir.join("native-second"));
-    let native_a = build("native build 1", &dsc, &a, None);
-    let native_b = build("native build 2", &dsc, &b, None);
+    let native_a = build(pkg, "native build 1", &dsc, &a, None);
+    let native_b = build(pkg, "native build 2", &dsc, &b, None);
     assert_eq!(
         native_a.keys().collect::<Vec<_>>(),
         native_b.keys().collect::<Vec<_>>()
@@ -250,34 +373,17 @@ fn debian_lsof_builds_identically_under_detbuild() {
         "native control: two native builds gave identical .debs, so this test proves nothing"
     );
     // Why they differ: the binary records the directory it was built in.
-    let bin_a = lsof_binary(&a, &native_a);
+    let flag = |parent: &Path| format!("-ffile-prefix-map={}/{}=.", parent.display(), pkg.tree);
     assert!(
-        holds(
-            &bin_a,
-            &format!("-ffile-prefix-map={}/{TREE}=.", a.display())
-        ),
+        holds(&member(pkg, &a, "./usr/bin/lsof"), &flag(&a)),
         "native lsof does not record its build directory"
     );
 
-    // Under detbuild: two other directories, two other times, one build path.
-    let (c, d) = (dir.join("det-a"), dir.join("det-second"));
-    let det_c = build("detbuild build 1", &dsc, &c, Some(&epoch));
-    let det_d = build("detbuild build 2", &dsc, &d, Some(&epoch));
-    assert_eq!(
-        det_c,
-        det_d,
-        "the .debs of two detbuild builds differ (diffoscope {0}/X.deb {1}/X.deb shows how)",
-        c.display(),
-        d.display()
-    );
-    let bin_c = lsof_binary(&c, &det_c);
+    let c = assert_identical_under_detbuild(pkg, &dsc, &dir, &epoch);
     assert!(holds(
-        &bin_c,
-        &format!("-ffile-prefix-map={BUILD_PATH}/{TREE}=.")
+        &member(pkg, &c, "./usr/bin/lsof"),
+        &flag(Path::new(BUILD_PATH))
     ));
-    for (name, hash) in &det_c {
-        progress(&format!("{name} sha256:{hash}"));
-    }
     progress(&format!("done in {:.0} s", started.elapsed().as_secs_f64()));
     let _ = std::fs::remove_dir_all(&dir);
 }

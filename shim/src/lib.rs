@@ -53,6 +53,7 @@ pub mod fd;
 pub mod fork;
 pub mod ftw;
 pub mod getdents;
+pub mod guard;
 pub mod handoff;
 pub mod hooks;
 pub mod host;
@@ -91,6 +92,7 @@ extern "C" fn init(argc: c_int, argv: *const *const c_char, _envp: *const *const
         // program can start a thread that would otherwise be the first to ask.
         thread::ready(&p.key);
         vfs::adopt_stdin();
+        guard::settle();
     }
     if state::mode() != state::Mode::Inert {
         hooks::resolve_eager();

@@ -9,6 +9,7 @@
 //! child   = SHA-256(tag 00 parent u64le(n))
 //!           tag = "detbuild-v1-thread" | "detbuild-v1-fork" | "detbuild-v1-file" | "detbuild-v2-exec"
 //! unseen  = 2^63 | u64le(SHA-256("detbuild-v1-unseen" 00 u64le(c))[0..8])   c = the counters
+//! guard   = u64le(SHA-256("detbuild-v1-guard" 00 process)[0..8]) & !0xff
 //! ```
 //!
 //! Each tag names the version in which its construction last changed. v2 (this version)
@@ -101,6 +102,16 @@ pub fn unseen_fork_index(counters: &[u64]) -> u64 {
     u64::from_le_bytes([a, b, c, d, e, f, g, i]) | 1 << 63
 }
 
+/// The stack-protector guard of a process with key `process`: its low byte is zero, as in
+/// glibc's own guard, so that a string overrun stops at it.
+pub fn stack_guard(process: &Key) -> u64 {
+    let mut h = Sha256::new();
+    h.update(b"detbuild-v1-guard\0");
+    h.update(process);
+    let [a, b, c, d, e, f, g, i, ..]: [u8; 32] = h.finalize().into();
+    u64::from_le_bytes([a, b, c, d, e, f, g, i]) & !0xff
+}
+
 /// Incremental builder for a process key: feed the argv elements, then finish with the cwd.
 pub struct ProcessKey<'r> {
     hasher: Sha256,
@@ -177,6 +188,15 @@ mod tests {
             k.arg(a.as_bytes());
         }
         k.finish(cwd.as_bytes())
+    }
+
+    #[test]
+    fn stack_guard_is_frozen() {
+        // Pinned to Python's hashlib over the documented construction.
+        let key: Key = core::array::from_fn(|i| i as u8);
+        assert_eq!(stack_guard(&key), 0xe07d_f68e_3206_0d00);
+        assert_eq!(stack_guard(&key) & 0xff, 0);
+        assert_ne!(stack_guard(&key), stack_guard(&root_key(b"seed")));
     }
 
     #[test]
