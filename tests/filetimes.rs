@@ -116,6 +116,36 @@ fn other_programs_see_real_file_times() {
     }
 }
 
+// Promise: nftw and ftw, which the shim walks itself, hand their callback the times the
+// program's stat hooks report: clamped for an archiver (the walk probe named `tar`), real
+// natively.
+#[test]
+fn nftw_callbacks_see_clamped_times() {
+    let (dir, _) = setup("stat");
+    let tar = dir.join("tar");
+    std::fs::copy(probe("ftw"), &tar).unwrap();
+    std::fs::create_dir(dir.join("tree")).unwrap();
+    std::fs::write(dir.join("tree/f"), "made during the build\n").unwrap();
+    let times = |mut cmd: std::process::Command| -> Vec<i64> {
+        cmd.current_dir(&dir).env("FTW_MTIME", "1");
+        let out = run(&mut cmd).ok();
+        out.split_whitespace()
+            .filter_map(|w| w.strip_prefix("mtime="))
+            .map(|v| v.parse().unwrap())
+            .collect()
+    };
+    let tar = tar.to_str().unwrap();
+    let epoch: i64 = EPOCH.parse().unwrap();
+    let natively = times(native(&[tar, "tree"]));
+    assert!(
+        !natively.is_empty() && natively.iter().all(|&t| t > epoch),
+        "natively the walk reports the real, later times: {natively:?}"
+    );
+    let fixed = times(det(&["--epoch", EPOCH], &[tar, "tree"]));
+    assert_eq!(fixed.len(), natively.len());
+    assert!(fixed.iter().all(|&t| t == epoch), "{fixed:?}");
+}
+
 // Promise: `[programs.NAME] mtime = "real"` turns clamping off for a default archiver and
 // `mtime = "fake"` turns it on for any program.
 #[test]

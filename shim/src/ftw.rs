@@ -111,8 +111,19 @@ impl Walk {
             base: self.base as c_int,
             level: self.level,
         };
+        // The callback sees the status the program's stat hooks would report (clamped times,
+        // owners, inode numbers); the walk itself keeps comparing the real ones.
+        let mut seen = *st;
+        crate::stat::rewrite(&mut seen);
         // SAFETY: the path is NUL-terminated at `len`; the callback gets what glibc passes.
-        unsafe { (self.func)(self.buf.as_ptr().cast(), st, self.flag_map[flag], &mut ftw) }
+        unsafe {
+            (self.func)(
+                self.buf.as_ptr().cast(),
+                &seen,
+                self.flag_map[flag],
+                &mut ftw,
+            )
+        }
     }
 
     /// Sets the path's end at `len`.

@@ -26,8 +26,9 @@
 //!
 //! Real: everything else for other programs (one policy check, then the real call), every other
 //! field, and every failed call (errno untouched). When the real function cannot be looked up
-//! (a `stat` inside `dlsym`'s own allocation), the system call answers instead. Calls inside libc (`fts`, `nftw`, `glob`)
-//! and raw `syscall(SYS_statx)` are not seen.
+//! (a `stat` inside `dlsym`'s own allocation), the system call answers instead. Calls inside libc (`fts`, `glob`) and
+//! raw `syscall(SYS_statx)` are not seen; `nftw` and `ftw`, which the shim walks itself
+//! (`ftw.rs`), give their callback what these hooks would report ([`rewrite`]).
 //!
 //! Invariants: clamping is idempotent and the same in every process, so two `stat`s of an
 //! unchanged file agree (tar's "file changed as we read it" check keeps working); nothing here
@@ -98,6 +99,14 @@ fn fix(st: &mut Stat, v: View) {
             st.st_dev = dev;
             st.st_ino = ino;
         }
+    }
+}
+
+/// Rewrites a `struct stat` the shim filled itself (`nftw`'s walk) as this program's `stat`
+/// hooks would.
+pub fn rewrite(st: &mut Stat) {
+    if let Some(v) = view() {
+        fix(st, v);
     }
 }
 

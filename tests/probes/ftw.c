@@ -1,17 +1,21 @@
 /* Walks argv[1] with nftw under several flag sets, and with ftw, printing one line per
  * callback: `FLAGS PATH TYPEFLAG base=B level=L` (and the working directory's last component
  * under FTW_CHDIR). A directory named `skip` answers FTW_SKIP_SUBTREE under
- * FTW_ACTIONRETVAL, and one named `stop` answers FTW_STOP. */
+ * FTW_ACTIONRETVAL, and one named `stop` answers FTW_STOP. With FTW_MTIME set in the
+ * environment each line also carries the callback's ` mtime=SECONDS`. */
 #define _GNU_SOURCE
 #include <ftw.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 static int current;
 
-static void line(const char *path, int flag, const struct FTW *f) {
+static void line(const char *path, const struct stat *st, int flag, const struct FTW *f) {
     printf("%d %s %d", current, path, flag);
+    if (getenv("FTW_MTIME") && flag != FTW_NS)
+        printf(" mtime=%lld", (long long)st->st_mtime);
     if (f)
         printf(" base=%d level=%d", f->base, f->level);
     if (current & FTW_CHDIR) {
@@ -23,8 +27,7 @@ static void line(const char *path, int flag, const struct FTW *f) {
 }
 
 static int walk(const char *path, const struct stat *st, int flag, struct FTW *f) {
-    (void)st;
-    line(path, flag, f);
+    line(path, st, flag, f);
     if (current & FTW_ACTIONRETVAL) {
         const char *base = path + f->base;
         if (!strcmp(base, "skip"))
@@ -36,8 +39,7 @@ static int walk(const char *path, const struct stat *st, int flag, struct FTW *f
 }
 
 static int old_walk(const char *path, const struct stat *st, int flag) {
-    (void)st;
-    line(path, flag, NULL);
+    line(path, st, flag, NULL);
     return 0;
 }
 
