@@ -229,3 +229,36 @@ fn processes_outside_the_tree_are_untouched() {
         );
     }
 }
+
+// Promise: a build started under libfaketime (how reprotest and `faketime` vary the time of a
+// build) still reads the build's clock: the launcher puts the shim before the time faker.
+#[test]
+fn an_outer_libfaketime_does_not_move_the_build_clock() {
+    let multiarch = run(&mut native(&["gcc", "-print-multiarch"])).ok();
+    let faker = std::path::Path::new("/usr/lib")
+        .join(multiarch.trim())
+        .join("faketime/libfaketime.so.1");
+    if !require(
+        faker.is_file(),
+        &format!("libfaketime ({})", faker.display()),
+        "install the Debian package `libfaketime`",
+    ) {
+        return;
+    }
+    let under_faketime = |mut cmd: std::process::Command| {
+        cmd.env("LD_PRELOAD", &faker).env("FAKETIME", "+400d");
+        run(&mut cmd).ok()
+    };
+    // Control: natively, libfaketime moves the clock 400 days ahead.
+    let now = run(&mut native(&["date", "+%s"])).ok();
+    let moved = under_faketime(native(&["date", "+%s"]));
+    let ahead = moved.trim().parse::<i64>().unwrap() - now.trim().parse::<i64>().unwrap();
+    assert!(
+        ahead > 399 * 86_400,
+        "libfaketime did not move the clock: {moved}"
+    );
+    let out = under_faketime(det(&["--epoch", EPOCH], &["date", "+%s"]));
+    assert_eq!(out, format!("{EPOCH}\n"));
+    let other = under_faketime(det(OTHER_EPOCH, &["date", "+%s"]));
+    assert_eq!(other, format!("{}\n", OTHER_EPOCH[1]));
+}

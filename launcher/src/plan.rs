@@ -5,7 +5,8 @@
 //! Set: `SOURCE_DATE_EPOCH` (the chosen epoch), `DETBUILD` (the shim's payload),
 //! `DETBUILD_ROOT` (where paths are made relative), and `LD_PRELOAD` with the shim *appended*
 //! to any entries already there (fakeroot, ASan's runtime must stay first), minus any other
-//! copy of the shim. [`asan_options`] adds `verify_asan_link_order=0` to `ASAN_OPTIONS`: an
+//! copy of the shim, but before a clock-faking preload (libfaketime), whose answer would
+//! otherwise replace the build's clock. [`asan_options`] adds `verify_asan_link_order=0` to `ASAN_OPTIONS`: an
 //! ASan-built program aborts when a preload comes before its runtime, and the shim always does.
 //!
 //! The builder's shell ([`Shell`], [`shell_env`]): `TZ=UTC`, `LANG` and `LC_ALL` set to
@@ -130,7 +131,12 @@ pub fn child_env(
     ]
 }
 
-/// `existing` with every copy of the shim removed and `shim` appended.
+/// Preloads that fake the clock themselves (libfaketime, as reprotest and `faketime` use it;
+/// datefudge): the shim goes before them, or their answer would replace the build's clock.
+const CLOCK_FAKERS: [&str; 2] = ["libfaketime", "libdatefudge"];
+
+/// `existing` with every copy of the shim removed and `shim` appended, or put before the
+/// first clock-faking preload ([`CLOCK_FAKERS`]).
 fn preload(existing: Option<&OsString>, shim: &std::path::Path) -> OsString {
     let existing = existing
         .map(|s| s.to_string_lossy().into_owned())
@@ -140,7 +146,11 @@ fn preload(existing: Option<&OsString>, shim: &std::path::Path) -> OsString {
         .filter(|e| !e.is_empty() && !e.ends_with(crate::layout::SHIM))
         .collect();
     let shim = shim.to_string_lossy();
-    entries.push(&shim);
+    let faker = entries.iter().position(|e| {
+        let name = e.rsplit('/').next().unwrap_or(e);
+        CLOCK_FAKERS.iter().any(|f| name.starts_with(f))
+    });
+    entries.insert(faker.unwrap_or(entries.len()), &shim);
     entries.join(":").into()
 }
 
@@ -228,6 +238,19 @@ mod tests {
         assert_eq!(
             env[4].1,
             "/usr/lib/libfakeroot.so:/lib/libasan.so:/opt/det/libdetbuild_shim.so"
+        );
+    }
+
+    #[test]
+    fn preload_goes_before_a_clock_faker() {
+        let existing = OsString::from(
+            "/usr/lib/libfakeroot.so:/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        );
+        let env = child_env(&plan(), Some(&existing));
+        assert_eq!(
+            env[4].1,
+            "/usr/lib/libfakeroot.so:/opt/det/libdetbuild_shim.so:\
+             /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
         );
     }
 
