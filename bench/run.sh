@@ -137,7 +137,8 @@ spawn_under() { # MODE COUNT PROG [ARGS...]
 	local mode=$1 n=$2; shift 2
 	case $mode in
 	native) "$WORK/spawn" "$n" -- "$@" ;;
-	detbuild) (eval "$("$DETBUILD" env --format sh)"; pre=$LD_PRELOAD; unset LD_PRELOAD
+	detbuild) (text=$("$DETBUILD" env --format sh --epoch 1700000000) || exit 2
+		eval "$text"; pre=$LD_PRELOAD; unset LD_PRELOAD
 		exec "$WORK/spawn" "$n" "LD_PRELOAD=$pre" -- "$@") ;;
 	libfaketime) "$WORK/spawn" "$n" "LD_PRELOAD=$LFT" "FAKETIME=$FT_DATE" -- "$@" ;;
 	esac
