@@ -164,7 +164,8 @@ pub fn identity() -> Option<&'static Identity> {
 }
 
 /// The process state if this program's `stat` results are rewritten (file times clamped,
-/// owners root or inode numbers renumbered), whether the shim is active or transparent here. Two loads for the others.
+/// owners root or inode numbers renumbered), whether the shim is active or transparent here.
+/// Two loads for the others.
 #[inline]
 pub fn files() -> Option<&'static Process> {
     match mode() {
