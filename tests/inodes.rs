@@ -83,6 +83,47 @@ fn cpio_archives_of_one_tree_in_two_places_are_identical() {
     assert_eq!(std::fs::read(x.join("t/sub/hl")).unwrap(), b"one\n");
 }
 
+// Promise: libarchive's archivers (`bsdcpio -o`, `bsdtar --format newc`) of the same tree in two
+// directories are identical under detbuild; natively their newc headers carry the host's inode
+// numbers and differ. The hard link survives extraction by GNU cpio.
+#[test]
+fn libarchive_archives_of_one_tree_in_two_places_are_identical() {
+    if !have("bsdcpio", "libarchive-tools") || !have("cpio", "cpio") {
+        return;
+    }
+    for (name, script) in [
+        (
+            "bsdcpio",
+            "find . | bsdcpio -o --format newc --quiet > ../out",
+        ),
+        ("bsdtar", "bsdtar -cf ../out --format newc ."),
+    ] {
+        let (a, b) = (tree(&format!("{name}-a")), tree(&format!("{name}-b")));
+        assert_ne!(
+            archive(&a, false, script),
+            archive(&b, false, script),
+            "{name}: natively the two archives were identical, so this proves nothing"
+        );
+        let det_a = archive(&a, true, script);
+        assert_eq!(
+            det_a,
+            archive(&b, true, script),
+            "{name}: differs between two directories under detbuild"
+        );
+        let x = tempdir(&format!("{name}-extract"));
+        std::fs::create_dir(x.join("t")).unwrap();
+        std::fs::write(x.join("out"), &det_a).unwrap();
+        let mut cmd = native(&["sh", "-c", "cpio -i -d --quiet < ../out"]);
+        run(cmd.current_dir(x.join("t"))).ok();
+        assert_eq!(
+            ino(&x.join("t/f1")),
+            ino(&x.join("t/sub/hl")),
+            "{name}: hard link lost"
+        );
+        assert_eq!(std::fs::read(x.join("t/sub/hl")).unwrap(), b"one\n");
+    }
+}
+
 /// The `dev=` and `ino=` fields of each line of the stat probe's output.
 fn numbers(out: &str) -> Vec<(u64, u64)> {
     out.lines()

@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A source package of bookworm.
@@ -93,8 +94,15 @@ fn apt(dir: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// One fetch at a time: the packages share one private apt directory, and apt-get locks its
+/// lists, so a second `apt-get update` running beside the first fails.
+static FETCH: Mutex<()> = Mutex::new(());
+
 /// The cached `.dsc` of `pkg`, fetched from the archive on the first run.
 fn source(pkg: &Package) -> PathBuf {
+    let _one_at_a_time = FETCH
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = cache();
     let dsc = dir.join(format!("{}_{}.dsc", pkg.name, pkg.version));
     if dsc.is_file() && sha256(&dsc) == pkg.dsc_sha256 {
