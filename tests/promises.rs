@@ -56,6 +56,8 @@ mod policy;
 mod random;
 /// The builder's shell: time zone, locale, umask, ASLR.
 mod shell;
+/// Stack addresses that do not move with the size of the environment.
+mod stack;
 /// Temporary names from the stream.
 mod tempnames;
 /// A real Debian source package built twice by dpkg-buildpackage, natively and under detbuild.

@@ -114,6 +114,8 @@ pub fn child_env(
         identity: plan.identity,
         fake_random: plan.fake_random,
         shim: plan.shim.as_os_str().as_encoded_bytes(),
+        // With randomization kept, stack addresses move anyway: no pads.
+        fixed_stack: !plan.shell.aslr,
     };
     let mut payload = String::new();
     settings

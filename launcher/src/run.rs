@@ -65,7 +65,8 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
             let id = handoff::fresh_id();
             handoff::name_table(&mut env, &id);
             let code = crate::isolate::run(plan.namespaces, &plan.host, build_path, || {
-                let cmd = spawn::command(&cli.command, &env, &unset, cli.opts.no_new_privs)?;
+                let pad = !plan.shell.aslr;
+                let cmd = spawn::command(&cli.command, &env, &unset, cli.opts.no_new_privs, pad)?;
                 guard::supervise(|| spawn::start(cmd))
             });
             handoff::remove(&id);

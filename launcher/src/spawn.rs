@@ -12,12 +12,16 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The command for `argv` with `env` applied (and `no_new_privs` set in the child).
+/// The command for `argv` with `env` applied (and `no_new_privs` set in the child); with
+/// `pad`, its environment ends with the stack pads the shim gives every later exec
+/// (detbuild_core::stack), so the command's own stack does not move with the caller's
+/// environment either.
 pub fn command(
     argv: &[OsString],
     env: &[(&str, OsString)],
     unset: &[&str],
     no_new_privs: bool,
+    pad: bool,
 ) -> Result<Command, Error> {
     let Some((program, args)) = argv.split_first() else {
         return Err(fail!(
@@ -31,6 +35,11 @@ pub fn command(
     }
     for (name, value) in env {
         cmd.env(name, value);
+    }
+    if pad {
+        for (name, value) in pads(program, args, env, unset) {
+            cmd.env(name, value);
+        }
     }
     // SAFETY: sigemptyset, pthread_sigmask and prctl are async-signal-safe, as the pre_exec
     // contract requires.
@@ -48,6 +57,60 @@ pub fn command(
     }
     warn_if_unshimmable(program);
     Ok(cmd)
+}
+
+/// The two stack pads for `program args` started with the launcher's environment changed by
+/// `env` and `unset` (as `Command` builds it: one entry per name); none when they would not
+/// fit under the kernel's limit.
+fn pads(
+    program: &OsStr,
+    args: &[OsString],
+    env: &[(&str, OsString)],
+    unset: &[&str],
+) -> Vec<(&'static str, OsString)> {
+    use detbuild_core::stack::{fill_entry, fits, is_pad, plan, FILL_NAME, PAD_NAME};
+    let mut vars: std::collections::BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+    for name in unset {
+        vars.remove(OsStr::new(name));
+    }
+    vars.extend(env.iter().map(|(n, v)| (OsString::from(n), v.clone())));
+    vars.retain(|name, _| !is_pad(&[name.as_bytes(), b"="].concat()));
+    let file = find_program(program).map_or(program.len(), |p| p.as_os_str().len()) + 1;
+    let arg_bytes: usize = args.iter().map(|a| a.len() + 1).sum::<usize>() + program.len() + 1;
+    let env_bytes: usize = vars.iter().map(|(n, v)| n.len() + v.len() + 2).sum();
+    let strings = file + arg_bytes + env_bytes;
+    let pointers = args.len() + 1 + vars.len();
+    // SAFETY: getauxval reads the auxiliary vector; the platform string lives as long as the
+    // process.
+    let platform = unsafe {
+        let p = libc::getauxval(libc::AT_PLATFORM) as *const libc::c_char;
+        if p.is_null() {
+            0
+        } else {
+            std::ffi::CStr::from_ptr(p).to_bytes().len() + 1
+        }
+    };
+    let Some(pads) = plan(strings, pointers, platform) else {
+        return Vec::new();
+    };
+    let total = strings + pads.bytes() + 8 * (pointers + 4);
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit.
+    unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut limit) };
+    let Some(fill) = fill_entry(pads.units).filter(|_| fits(total, limit.rlim_cur as usize)) else {
+        return Vec::new();
+    };
+    let value = |entry: &[u8], name: &[u8]| {
+        OsStr::from_bytes(&entry[name.len()..entry.len() - 1]).to_owned()
+    };
+    let pad = [PAD_NAME, &b".".repeat(pads.dots), b"\0"].concat();
+    vec![
+        ("DETBUILD_FILL", value(fill, FILL_NAME)),
+        ("DETBUILD_PAD", value(&pad, PAD_NAME)),
+    ]
 }
 
 /// Starts `cmd`: its pid, or the exit status after a one-line message.

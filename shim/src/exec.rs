@@ -35,6 +35,7 @@
 pub mod check;
 pub mod envp;
 pub mod inherit;
+pub mod pad;
 pub mod path;
 
 use crate::clock::set_errno;

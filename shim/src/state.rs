@@ -58,6 +58,8 @@ pub struct Process {
     pub cpus: u32,
     /// The invoking user and the names reported for it.
     pub identity: Identity,
+    /// Whether exec hooks pad environments to a fixed stack depth (`crate::exec::pad`).
+    pub pads: bool,
 }
 
 const UNINIT: u8 = 0;
@@ -82,6 +84,7 @@ static PROCESS: Slot = Slot(UnsafeCell::new(Process {
     host: Host::UNSET,
     cpus: 0,
     identity: Identity::UNSET,
+    pads: false,
 }));
 
 /// The process state if the shim is active here, initialising lazily on first use.
@@ -260,6 +263,7 @@ fn compute(args: Args) -> Option<(Process, Mode)> {
         host: s.host,
         cpus: s.cpus.unwrap_or(0),
         identity: s.identity,
+        pads: s.pads(),
     };
     if under_fakeroot() {
         // fakeroot's view of the user (root) wins over the configured names.

@@ -24,6 +24,7 @@
 //! - [`cpus`]: the CPU count, affinity mask and CPU files the build sees.
 //! - [`identity`]: the user and group names the build sees.
 //! - [`host`]: the host name, domain and `uname` fields the build sees.
+//! - [`stack`]: pads that keep a new program's stack pointer independent of its environment.
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
@@ -45,6 +46,7 @@ pub mod packed;
 pub mod policy;
 pub mod report;
 pub mod settings;
+pub mod stack;
 pub mod stream;
 pub mod tempname;
 pub mod text;

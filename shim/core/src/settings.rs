@@ -18,6 +18,9 @@
 //!   ([`crate::identity`]); absent: real.
 //! - `host`, `domain`, `release`, `version`, `machine`: the host the build sees
 //!   ([`crate::host`]; defaults there).
+//! - `stack`: `fixed` (default) or `real`: whether exec hooks pad the environment so a new
+//!   program's stack addresses do not move with its size ([`crate::stack`]); `real` when
+//!   address-space randomization is kept, which moves them anyway.
 //! - `shim`: the shim's absolute path, so a program started inside a chroot can copy it from
 //!   the host root ([`crate::chroot`]); absent when the path holds a `;`.
 //!
@@ -70,6 +73,9 @@ pub struct Settings<'a> {
     pub fake_random: bool,
     /// The shim's absolute path (`shim=`; empty when absent).
     pub shim: &'a [u8],
+    /// Whether exec hooks pad the environment to a fixed stack depth (`stack=fixed`, the
+    /// default, or `stack=real`).
+    pub fixed_stack: bool,
 }
 
 /// Why a payload was rejected.
@@ -94,6 +100,7 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
     let mut identity = Identity::UNSET;
     let mut fake_random = true;
     let mut shim = &[][..];
+    let mut fixed_stack = true;
     for field in fields {
         let (name, value) = match field.iter().position(|&b| b == b'=') {
             Some(i) => (&field[..i], &field[i + 1..]),
@@ -136,6 +143,13 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
                     _ => return Err(PayloadError::Field("random")),
                 }
             }
+            b"stack" => {
+                fixed_stack = match value {
+                    b"fixed" => true,
+                    b"real" => false,
+                    _ => return Err(PayloadError::Field("stack")),
+                }
+            }
             _ => {
                 if !identity.set(name, value).map_err(PayloadError::Field)? {
                     host.set(name, value).map_err(PayloadError::Field)?;
@@ -154,10 +168,17 @@ pub fn parse(payload: &[u8]) -> Result<Settings<'_>, PayloadError> {
         identity,
         fake_random,
         shim,
+        fixed_stack,
     })
 }
 
 impl Settings<'_> {
+    /// Whether exec hooks pad environments ([`crate::stack`]): asked for, and the shim does
+    /// more than observe.
+    pub fn pads(&self) -> bool {
+        self.fixed_stack && self.default_policy() != Policy::NONE
+    }
+
     /// The run's default policy, before any program entry. With both the clock and randomness
     /// real (`clock=real;random=real`, what `detbuild check --no-shim` sends) nothing is faked:
     /// the shim only observes, for the audit.
@@ -207,6 +228,9 @@ impl Settings<'_> {
         }
         if !self.fake_random {
             out.write_str(";random=real")?;
+        }
+        if !self.fixed_stack {
+            out.write_str(";stack=real")?;
         }
         if let Some(n) = self.cpus {
             write!(out, ";cpus={n}")?;
@@ -276,6 +300,7 @@ mod tests {
             identity: Identity::new(1000, 1000),
             fake_random: true,
             shim: b"/opt/det/libdetbuild_shim.so",
+            fixed_stack: true,
         }
     }
 
@@ -306,6 +331,16 @@ mod tests {
         assert_eq!(parse(text.as_bytes()), Ok(s));
         let observe = Settings { programs: b"", ..s };
         assert!(!observe.policy(b"python3", None).keyed());
+        assert!(!observe.pads(), "observing only, yet padding environments");
+        let real_stack = Settings {
+            fixed_stack: false,
+            ..sample(b"")
+        };
+        let mut text = String::new();
+        real_stack.encode(&mut text).unwrap();
+        assert!(text.contains(";stack=real"));
+        assert_eq!(parse(text.as_bytes()), Ok(real_stack));
+        assert!(!real_stack.pads() && sample(b"").pads());
     }
 
     #[test]

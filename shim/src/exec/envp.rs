@@ -24,10 +24,14 @@
 //! the shim cannot follow), and [`with_env`]'s caller says whether the program started, so a
 //! failed exec or spawn removes what was prepared for it.
 //!
+//! The copy also ends with the stack pads ([`pad`]) when this process pads, in place of any
+//! inherited ones; then every exec gets a copy.
+//!
 //! Not re-added: `SOURCE_DATE_EPOCH` (a build that clears it means it) and other preloads that
 //! were in `LD_PRELOAD` at init (only the shim is put back).
 
 use super::inherit::{Inherit, Program};
+use super::pad::{self, PAD_TEXT};
 use crate::chroot::follow::Follow;
 use crate::clock::set_errno;
 use crate::env::{self, Environ, KEY, PRELOAD, RESTORED, ROOT};
@@ -67,6 +71,8 @@ struct Plan<'a> {
     /// Add [`ASAN_LINK_ORDER`]: the shim goes back into a preload list of an environment
     /// without `ASAN_OPTIONS`, where an ASan program would abort on the library order.
     asan: bool,
+    /// Drop inherited stack pads and append new ones ([`pad`]).
+    pads: bool,
 }
 
 /// What the launcher sets for ASan programs, re-added with a repaired `LD_PRELOAD`.
@@ -90,7 +96,8 @@ fn plan<'a>(envp: Envp, inherit: &Inherit, follow: Option<&'a [u8]>) -> Option<P
         Some(entry) => Some(entry),
         None => shim_in(saved.get(PRELOAD_NAME..).unwrap_or(b"")).filter(|_| !scan.preload_ok()),
     };
-    if !add.contains(&true) && shim.is_none() && !inherit.any() {
+    let pads = pad::enabled();
+    if !add.contains(&true) && shim.is_none() && !inherit.any() && !pads {
         return None;
     }
     let old = match scan.preload {
@@ -110,6 +117,7 @@ fn plan<'a>(envp: Envp, inherit: &Inherit, follow: Option<&'a [u8]>) -> Option<P
         follow: follow.is_some(),
         old,
         asan,
+        pads,
     })
 }
 
@@ -131,7 +139,7 @@ pub fn with_env(envp: Envp, program: Program, call: Call, f: impl FnOnce(Envp) -
     let follow = Follow::prepare(|| super::path::unreachable(program.path));
     let inherit = Inherit::compute(envp, program);
     let r = match plan(envp, &inherit, follow.as_ref().map(Follow::entry)) {
-        Some(plan) => repaired(&plan, envp, f),
+        Some(plan) => repaired(&plan, program, envp, f),
         None => f(envp),
     };
     if let Some(follow) = follow {
@@ -140,14 +148,16 @@ pub fn with_env(envp: Envp, program: Program, call: Call, f: impl FnOnce(Envp) -
     r
 }
 
-/// Calls `f` with the environment `plan` makes of `envp`.
-fn repaired(plan: &Plan, envp: Envp, f: impl FnOnce(Envp) -> c_int) -> c_int {
-    let ptrs = plan.scan.len + RESTORED.len() + 3;
+/// Calls `f` with the environment `plan` makes of `envp` for `program`.
+fn repaired(plan: &Plan, program: Program, envp: Envp, f: impl FnOnce(Envp) -> c_int) -> c_int {
+    let ptrs = plan.scan.len + RESTORED.len() + 3 + pad::ENTRIES;
     let text = PRELOAD_NAME + plan.old.len() + plan.shim.map_or(0, |s| s.len()) + 2;
+    let mut pads = [0u8; PAD_TEXT];
     if ptrs <= STACK_PTRS && text <= STACK_TEXT {
         let mut array = [core::ptr::null(); STACK_PTRS];
         let mut buf = [0u8; STACK_TEXT];
-        return match build(plan, envp, &mut array, &mut buf) {
+        let bufs = (&mut buf[..], &mut pads);
+        return match build(plan, program, envp, &mut array, bufs) {
             Some(()) => f(array.as_ptr()),
             None => f(envp),
         };
@@ -164,7 +174,7 @@ fn repaired(plan: &Plan, envp: Envp, f: impl FnOnce(Envp) -> c_int) -> c_int {
             core::slice::from_raw_parts_mut(mem.add(size - text), text),
         )
     };
-    let result = match build(plan, envp, array, buf) {
+    let result = match build(plan, program, envp, array, (buf, &mut pads)) {
         Some(()) => f(array.as_ptr()),
         None => f(envp),
     };
@@ -174,8 +184,15 @@ fn repaired(plan: &Plan, envp: Envp, f: impl FnOnce(Envp) -> c_int) -> c_int {
 }
 
 /// Fills `array` with the repaired environment (NULL-terminated), using `buf` for a new
-/// `LD_PRELOAD` entry; `None` if either is too small (the environment changed under us).
-fn build(plan: &Plan, envp: Envp, array: &mut [*const c_char], buf: &mut [u8]) -> Option<()> {
+/// `LD_PRELOAD` entry and `pads` for the short stack pad; `None` if either is too small (the
+/// environment changed under us).
+fn build(
+    plan: &Plan,
+    program: Program,
+    envp: Envp,
+    array: &mut [*const c_char],
+    (buf, pads): (&mut [u8], &mut [u8; PAD_TEXT]),
+) -> Option<()> {
     let preload = match plan.shim {
         Some(shim) if plan.follow => {
             replace_shim(plan.old, shim, buf)?;
@@ -200,6 +217,9 @@ fn build(plan: &Plan, envp: Envp, array: &mut [*const c_char], buf: &mut [u8]) -
     };
     let mut inherited = [plan.key, plan.root];
     for (i, (p, entry)) in Environ::of(envp).enumerate().take(plan.scan.len) {
+        if plan.pads && pad::is_pad(entry) {
+            continue;
+        }
         let ours = [KEY, ROOT].map(|v| entry.starts_with(env::NAMES[v]));
         push(match ours.iter().position(|&o| o) {
             Some(v) if inherited[v].is_some() => inherited[v].take()?,
@@ -221,7 +241,11 @@ fn build(plan: &Plan, envp: Envp, array: &mut [*const c_char], buf: &mut [u8]) -
     if plan.asan {
         push(ASAN_LINK_ORDER.as_ptr())?;
     }
-    push(core::ptr::null())
+    if plan.pads {
+        n = pad::append(program.path, program.argv, array, n, pads);
+    }
+    *array.get_mut(n)? = core::ptr::null();
+    Some(())
 }
 
 /// Runs `f` (`system` or `popen` running `sh -c command`) with detbuild's variables put back

@@ -1,0 +1,229 @@
+//! The new program's initial stack pointer, made independent of the size of its environment.
+//!
+//! With address-space randomization off (the launcher's default), Linux starts a program's stack
+//! at a fixed top and lays out, downwards: the exec'd file name, the environment and argument
+//! strings, the platform string (`x86_64`) and 16 random bytes, then the auxiliary vector and
+//! the argument and environment pointer arrays, each step rounded to 16 bytes
+//! (`fs/exec.c`, `create_elf_tables` in `fs/binfmt_elf.c`). Every stack address the program
+//! ever has therefore moves with the byte count of its environment, and programs that write
+//! uninitialized stack bytes into their output (Icon's `icont` writes stack pointers into each
+//! icode header) give different files when a variable is one byte longer, a path one
+//! directory deeper, or one more variable is set.
+//!
+//! The exec hooks add two entries so that the stack pointer is the same for every environment
+//! up to the next multiple of [`BUCKET`] bytes: `DETBUILD_FILL=` (a run of [`UNIT`]-byte units,
+//! taken from one static string) and `DETBUILD_PAD=` plus `0..UNIT` dots. [`plan`] solves for
+//! their lengths with the model below; any entries of those names already in the environment
+//! are dropped first, so the pads never accumulate.
+//!
+//! Model (with `S` the bytes of all strings, each with its NUL, including the file name, and
+//! `N` the number of argument and environment pointers):
+//! `depth = R8(S) + roundup16(platform + 16 + 8 * (N + 3)) + 16 * auxv entries`, where `R8(S)`
+//! is the least value `>= S` that is 8 modulo 16 (the top is 8 bytes below a page boundary).
+//! The auxiliary vector's part is the same for every ELF program under one kernel and is left
+//! out. [`plan`] makes the padded `S` itself 8 modulo 16, so a `#!` script, whose interpreter
+//! the kernel starts with a few strings swapped, gets a depth that follows from the script
+//! alone.
+//!
+//! Invariants: the pads are at most `BUCKET + UNIT` bytes; an environment too large for the
+//! pads to fit under the kernel's limit ([`fits`]) is left as it is.
+
+/// Environments whose depth falls in one bucket of this many bytes give one stack pointer.
+pub const BUCKET: usize = 16384;
+/// The coarse pad's granularity.
+pub const UNIT: usize = 32;
+/// The coarse pad's name, with its `=`.
+pub const FILL_NAME: &[u8] = b"DETBUILD_FILL=";
+/// The fine pad's name, with its `=`.
+pub const PAD_NAME: &[u8] = b"DETBUILD_PAD=";
+/// Units in [`FILL`]: the most [`plan`] asks for.
+pub const FILL_UNITS: usize = (BUCKET + UNIT) / UNIT + 1;
+/// The kernel's floor for the strings and pointers of one exec (32 pages), whatever the stack
+/// limit.
+pub const ARG_FLOOR: usize = 32 * 4096;
+
+/// `FILL_UNITS` units of `DETBUILD_FILL=` and dots, NUL-terminated: the entry for `u` units is
+/// the tail that starts `u` units before the NUL ([`fill_entry`]).
+pub static FILL: [u8; FILL_UNITS * UNIT + 1] = fill();
+
+const fn fill() -> [u8; FILL_UNITS * UNIT + 1] {
+    let mut buf = [b'.'; FILL_UNITS * UNIT + 1];
+    let mut unit = 0;
+    while unit < FILL_UNITS {
+        let mut i = 0;
+        while i < FILL_NAME.len() {
+            buf[unit * UNIT + i] = FILL_NAME[i];
+            i += 1;
+        }
+        unit += 1;
+    }
+    buf[FILL_UNITS * UNIT] = 0;
+    buf
+}
+
+/// The `DETBUILD_FILL=` entry of `units` units (with its NUL), or `None` past [`FILL_UNITS`].
+pub fn fill_entry(units: usize) -> Option<&'static [u8]> {
+    let start = FILL_UNITS.checked_sub(units)?.checked_mul(UNIT)?;
+    FILL.get(start..).filter(|_| units > 0)
+}
+
+/// Writes the `DETBUILD_PAD=` entry with `dots` dots and its NUL into `buf`; its length.
+pub fn pad_entry(dots: usize, buf: &mut [u8]) -> Option<usize> {
+    let len = PAD_NAME.len() + dots + 1;
+    let out = buf.get_mut(..len)?;
+    out[..PAD_NAME.len()].copy_from_slice(PAD_NAME);
+    out[PAD_NAME.len()..len - 1].fill(b'.');
+    out[len - 1] = 0;
+    Some(len)
+}
+
+/// Whether `entry` (`NAME=value`) is one of the pads, which the hooks drop and replace.
+pub fn is_pad(entry: &[u8]) -> bool {
+    entry.starts_with(FILL_NAME) || entry.starts_with(PAD_NAME)
+}
+
+/// The two pads' sizes: `units` of [`UNIT`] bytes in `DETBUILD_FILL=`, `dots` in
+/// `DETBUILD_PAD=`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pads {
+    pub units: usize,
+    pub dots: usize,
+}
+
+impl Pads {
+    /// Bytes the two entries add to the strings, NULs included.
+    pub fn bytes(self) -> usize {
+        self.units * UNIT + 1 + PAD_NAME.len() + self.dots + 1
+    }
+}
+
+/// The least value `>= s` that is 8 modulo 16.
+fn r8(s: usize) -> usize {
+    (s + 8).div_ceil(16) * 16 - 8
+}
+
+/// The modelled distance from the stack's top to the initial stack pointer (see the module
+/// docs), for `strings` bytes of strings, `pointers` argument and environment pointers, and a
+/// platform string of `platform` bytes with its NUL.
+pub fn depth(strings: usize, pointers: usize, platform: usize) -> usize {
+    r8(strings) + (platform + 16 + 8 * (pointers + 3)).div_ceil(16) * 16
+}
+
+/// The pads that bring an exec of `strings` bytes and `pointers` pointers (the pads already in
+/// the environment not counted) to the bucket's depth; `None` when the sizes overflow.
+pub fn plan(strings: usize, pointers: usize, platform: usize) -> Option<Pads> {
+    let fixed = 1 + PAD_NAME.len() + 1;
+    let vectors = depth(0, pointers.checked_add(2)?, platform) - r8(0);
+    let least = strings.checked_add(fixed + UNIT)?.checked_add(vectors)?;
+    let target = least.checked_sub(8)?.div_ceil(BUCKET).max(1) * BUCKET + 8;
+    let need = target - vectors - strings - fixed;
+    Some(Pads {
+        units: need / UNIT,
+        dots: need % UNIT,
+    })
+}
+
+/// Whether strings and pointers of `total` bytes stay under the kernel's limit for a stack
+/// limit of `stack_limit` bytes (a quarter of it, at least [`ARG_FLOOR`]), with a page to
+/// spare.
+pub fn fits(total: usize, stack_limit: usize) -> bool {
+    total + 4096 <= (stack_limit / 4).max(ARG_FLOOR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const X86: usize = b"x86_64\0".len();
+
+    fn padded_depth(strings: usize, pointers: usize) -> usize {
+        let p = plan(strings, pointers, X86).unwrap();
+        let s = strings + p.bytes();
+        assert_eq!(s % 16, 8, "padded strings not 8 mod 16");
+        depth(s, pointers + 2, X86)
+    }
+
+    #[test]
+    fn depth_follows_the_kernel_layout() {
+        // Measured on Linux 6.1 x86-64 under `setarch -R` (a probe comparing `argv - 8` with
+        // the top 0x7ffffffff000 - 8, less its 23 auxv entries' 368 bytes): strings, pointers,
+        // depth.
+        for (strings, pointers, measured) in [
+            (23, 4, 104),
+            (25, 4, 120),
+            (79, 4, 168),
+            (28, 2, 104),
+            (1300, 37, 1656),
+            (1356, 37, 1720),
+        ] {
+            assert_eq!(
+                depth(strings, pointers, X86),
+                measured,
+                "{strings} {pointers}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_environment_in_a_bucket_gets_one_depth() {
+        let first = padded_depth(100, 10);
+        assert_eq!(first, BUCKET + 8);
+        for strings in 100..(BUCKET - 2000) {
+            for pointers in [1, 10, 11, 60, 61] {
+                assert_eq!(
+                    padded_depth(strings, pointers),
+                    first,
+                    "{strings} {pointers}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_larger_environment_moves_to_the_next_bucket() {
+        assert_eq!(padded_depth(BUCKET, 10), 2 * BUCKET + 8);
+        assert_eq!(padded_depth(5 * BUCKET + 77, 500), 6 * BUCKET + 8);
+    }
+
+    #[test]
+    fn pads_stay_within_the_static_fill() {
+        for strings in (0..3 * BUCKET).step_by(7) {
+            let p = plan(strings, 33, X86).unwrap();
+            assert!(p.units >= 1 && p.units <= FILL_UNITS, "{p:?}");
+            assert!(p.dots < UNIT);
+            assert!(fill_entry(p.units).is_some());
+        }
+    }
+
+    #[test]
+    fn fill_entries_are_name_then_units() {
+        let e = fill_entry(2).unwrap();
+        assert_eq!(e.len(), 2 * UNIT + 1);
+        assert!(e.starts_with(FILL_NAME));
+        assert_eq!(&e[UNIT..UNIT + FILL_NAME.len()], FILL_NAME);
+        assert_eq!(e[e.len() - 1], 0);
+        assert!(e[..e.len() - 1].iter().all(|&b| b != 0));
+        assert_eq!(fill_entry(0), None);
+        assert_eq!(fill_entry(FILL_UNITS + 1), None);
+        assert_eq!(fill_entry(FILL_UNITS).unwrap().len(), FILL.len());
+    }
+
+    #[test]
+    fn pad_entries_are_name_dots_nul() {
+        let mut buf = [0xffu8; 64];
+        assert_eq!(pad_entry(3, &mut buf), Some(17));
+        assert_eq!(&buf[..17], b"DETBUILD_PAD=...\0");
+        assert_eq!(pad_entry(0, &mut buf[..14]), Some(14));
+        assert_eq!(pad_entry(1, &mut buf[..14]), None);
+        assert!(is_pad(b"DETBUILD_PAD=..") && is_pad(b"DETBUILD_FILL="));
+        assert!(!is_pad(b"DETBUILD_PADX") && !is_pad(b"DETBUILD=v2"));
+    }
+
+    #[test]
+    fn limits_leave_room_for_the_kernel() {
+        assert!(fits(100_000, 8 << 20));
+        assert!(fits(ARG_FLOOR - 4096, 0));
+        assert!(!fits(ARG_FLOOR - 4095, 0));
+        assert!(!fits((2 << 20) - 100, 8 << 20));
+    }
+}

@@ -1,0 +1,111 @@
+//! Environment pads: a new program's stack addresses do not move with its environment's size.
+//!
+//! When this process pads (`stack=fixed`, the default: [`enabled`]), every environment an exec
+//! or spawn hook hands on ends with `DETBUILD_FILL=` and `DETBUILD_PAD=` entries sized by
+//! [`detbuild_core::stack::plan`] from the file name, argument and environment strings, so
+//! that, with randomization off, the program's initial stack pointer is the same for every
+//! environment up to the next 16 KiB step. Pads already in the environment (inherited from a
+//! parent) are dropped by the caller first ([`is_pad`]), so they are never counted twice.
+//!
+//! Exact for `execve`, `execveat` and `posix_spawn` with a path; `execvp` and `posix_spawnp`
+//! with a bare name count the name, and the kernel gets `dir/name`: the stack then sits lower by
+//! an amount that follows from `PATH`, the same in every run with the same `PATH`. Not padded:
+//! `system` and `popen` (glibc starts their `/bin/sh` itself; the shell pads what it starts).
+//!
+//! Invariants: no heap, no lock (the caller's stack buffer holds the short pad; the long one is
+//! a static string); an environment whose pads would not fit under the kernel's limit is
+//! handed on unpadded, so padding never turns a working exec into `E2BIG`.
+
+use crate::env::Environ;
+use crate::{state, sys};
+use core::ffi::{c_char, CStr};
+use detbuild_core::stack::{self, PAD_NAME, UNIT};
+
+pub use detbuild_core::stack::is_pad;
+
+/// Bytes for the `DETBUILD_PAD=` entry.
+pub const PAD_TEXT: usize = PAD_NAME.len() + UNIT + 1;
+/// Entries the pads add.
+pub const ENTRIES: usize = 2;
+
+/// Whether this process pads the environments it hands on.
+pub fn enabled() -> bool {
+    state::process().is_some_and(|p| p.pads)
+}
+
+/// Bytes of the C string at `p` with its NUL (0 for null).
+fn size(p: *const c_char) -> usize {
+    if p.is_null() {
+        return 0;
+    }
+    // SAFETY: a non-null exec argument is a NUL-terminated string (the exec contract).
+    unsafe { CStr::from_ptr(p) }.to_bytes().len() + 1
+}
+
+/// The platform string's bytes with its NUL, as the kernel copies it onto the new stack.
+fn platform() -> usize {
+    // SAFETY: getauxval only reads the auxiliary vector.
+    let p = unsafe { libc::getauxval(libc::AT_PLATFORM) } as *const c_char;
+    size(p)
+}
+
+/// The stack limit (`RLIMIT_STACK`), or 0 when unknown.
+fn stack_limit() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: prlimit64 on this process writes one rlimit into `limit`; no new limit is set.
+    let r = unsafe {
+        sys::syscall6(
+            libc::SYS_prlimit64,
+            0,
+            libc::RLIMIT_STACK as usize,
+            0,
+            &mut limit as *mut libc::rlimit as usize,
+            0,
+            0,
+        )
+    };
+    if r < 0 {
+        0
+    } else {
+        usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
+    }
+}
+
+/// Appends the pads after the `n` entries of `array` for an exec of `path` with `argv`, the
+/// short one written into `buf`; the new count. Leaves `n` when the pads do not fit (in
+/// `array` or under the kernel's limit).
+pub fn append(
+    path: *const c_char,
+    argv: *const *const c_char,
+    array: &mut [*const c_char],
+    n: usize,
+    buf: &mut [u8; PAD_TEXT],
+) -> usize {
+    if array.len() < n + ENTRIES {
+        return n;
+    }
+    let args = Environ::of(argv).map(|(_, a)| a.len() + 1);
+    let (argc, arg_bytes) = args.fold((0, 0), |(c, b), len| (c + 1, b + len));
+    let env_bytes: usize = array[..n].iter().map(|&p| size(p)).sum();
+    let strings = size(path) + arg_bytes + env_bytes;
+    let pointers = argc + n;
+    let Some(pads) = stack::plan(strings, pointers, platform()) else {
+        return n;
+    };
+    let total = strings + pads.bytes() + 8 * (pointers + ENTRIES + 2);
+    if !stack::fits(total, 0) && !stack::fits(total, stack_limit()) {
+        return n;
+    }
+    let (Some(fill), Some(_)) = (
+        stack::fill_entry(pads.units),
+        stack::pad_entry(pads.dots, buf),
+    ) else {
+        return n;
+    };
+    array[n] = fill.as_ptr().cast();
+    array[n + 1] = buf.as_ptr().cast();
+    n + ENTRIES
+}

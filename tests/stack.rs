@@ -1,0 +1,168 @@
+//! Stack addresses that do not move with the size of the environment: every exec gets the
+//! `DETBUILD_FILL`/`DETBUILD_PAD` pads (shim/core/src/stack.rs), so with randomization off a
+//! program's stack starts at the same address whatever its environment's length (up to the
+//! next 16 KiB step). The native control runs with randomization off too (`setarch -R`), so
+//! only the environment's size differs.
+
+use crate::common::*;
+use std::process::Command;
+
+/// `argv` with `FOO=value` added to the caller's environment: natively under `setarch -R`, or
+/// under detbuild.
+fn with_foo(under: bool, value: &str, argv: &[&str]) -> Command {
+    let mut cmd = if under {
+        det(&["--epoch", EPOCH], argv)
+    } else {
+        native(&[&["setarch", "-R"], argv].concat())
+    };
+    cmd.env("FOO", value);
+    cmd
+}
+
+/// The `stack=` field of the pointers probe's output.
+fn stack(out: &str) -> &str {
+    out.split_whitespace()
+        .find(|w| w.starts_with("stack="))
+        .unwrap_or_else(|| panic!("no stack= in {out}"))
+}
+
+// Promise: a program's stack addresses are the same whatever the length of a variable in its
+// environment or the number of variables, whether detbuild starts it, a shell does, or Python's
+// subprocess does; natively (randomization off) one more byte moves them.
+#[test]
+fn stack_addresses_do_not_move_with_the_environment() {
+    if !have("setarch", "util-linux") {
+        return;
+    }
+    let probe = probe("pointers");
+    let p = probe.to_str().unwrap();
+    let (short, long) = ("a", "a".repeat(40));
+    let native_short = run(&mut with_foo(false, short, &[p])).ok();
+    let native_long = run(&mut with_foo(false, &long, &[p])).ok();
+    assert_ne!(
+        stack(&native_short),
+        stack(&native_long),
+        "native control: the stack did not move with FOO's length"
+    );
+    let spawn = format!("import subprocess; subprocess.run([{p:?}], check=True)");
+    let starts: [&[&str]; 3] = [&[p], &["sh", "-c", p], &["python3", "-c", &spawn]];
+    for argv in starts {
+        let fixed = run(&mut with_foo(true, short, argv)).ok();
+        assert_eq!(
+            stack(&fixed),
+            stack(&run(&mut with_foo(true, &long, argv)).ok()),
+            "{argv:?}: the stack moved with FOO's length under detbuild"
+        );
+        let mut more = with_foo(true, short, argv);
+        more.env("BAR", "1").env("BAZ", "22");
+        assert_eq!(
+            stack(&fixed),
+            stack(&run(&mut more).ok()),
+            "{argv:?}: the stack moved with two more variables under detbuild"
+        );
+    }
+}
+
+// Promise: Icon's translator, which writes uninitialized stack bytes into the icode it makes
+// (what made Debian's noweb unreproducible), makes the same file whatever the environment's
+// size; natively two runs differ.
+#[test]
+fn icont_output_does_not_depend_on_the_environment_size() {
+    if !have("icont", "icont") {
+        return;
+    }
+    let dir = tempdir("icont");
+    std::fs::write(
+        dir.join("hello.icn"),
+        "procedure main()\n  write(\"hello\")\nend\n",
+    )
+    .unwrap();
+    let build = |under: bool, foo: &str| -> Vec<u8> {
+        let argv = ["icont", "-s", "-o", "hello", "hello.icn"];
+        let mut cmd = with_foo(under, foo, &argv);
+        run(cmd.current_dir(&dir)).ok();
+        std::fs::read(dir.join("hello")).unwrap()
+    };
+    assert_ne!(
+        build(false, "a"),
+        build(false, "a"),
+        "native control: two icont runs made the same icode"
+    );
+    let fixed = build(true, "a");
+    for foo in ["ab", &"a".repeat(300)] {
+        assert!(
+            fixed == build(true, foo),
+            "icode differs under detbuild with FOO={foo}"
+        );
+    }
+}
+
+/// The names of the pad entries in `env`'s output.
+fn pads(out: &str) -> Vec<&str> {
+    out.lines()
+        .filter_map(|l| l.split_once('=').map(|(name, _)| name))
+        .filter(|n| n.starts_with("DETBUILD_FILL") || n.starts_with("DETBUILD_PAD"))
+        .collect()
+}
+
+// Promise: the pads are replaced at every exec, never added to: three nested shells see one
+// of each, and so does a program started with an environment cleared by `env -i`.
+#[test]
+fn pads_are_replaced_not_accumulated() {
+    let nested = run(&mut det(
+        &["--epoch", EPOCH],
+        &["sh", "-c", "sh -c 'sh -c env'"],
+    ))
+    .ok();
+    assert_eq!(pads(&nested), ["DETBUILD_FILL", "DETBUILD_PAD"], "{nested}");
+    let cleared = run(&mut det(&["--epoch", EPOCH], &["env", "-i", "env"])).ok();
+    assert_eq!(
+        pads(&cleared),
+        ["DETBUILD_FILL", "DETBUILD_PAD"],
+        "{cleared}"
+    );
+    let kept = run(&mut det(
+        &["--epoch", EPOCH, "--aslr"],
+        &["sh", "-c", "env"],
+    ))
+    .ok();
+    assert_eq!(pads(&kept), Vec::<&str>::new(), "--aslr, yet padded");
+}
+
+// Promise: an exec whose arguments and environment nearly fill the kernel's limit still
+// starts under detbuild, as it does natively: its pads are left out (the program sees none)
+// rather than turning it into "Argument list too long".
+#[test]
+fn an_exec_near_the_kernel_limit_still_starts_unpadded() {
+    // Fills the strings and pointers of one exec of sh to 4136 bytes short of the limit, the
+    // way the shim counts them (pads not counted): less than the page the shim keeps free
+    // plus the smallest pads.
+    let script = r#"
+import os, resource
+limit = max(resource.getrlimit(resource.RLIMIT_STACK)[0] // 4, 32 * 4096)
+env = [k + b"=" + v for k, v in os.environb.items()
+       if not k.startswith((b"DETBUILD_FILL", b"DETBUILD_PAD"))]
+argv = [b"/bin/sh", b"-c", b"echo ${#DETBUILD_FILL}", b"sh"]
+def total(args):
+    strings = len(b"/bin/sh") + 1 + sum(len(a) + 1 for a in args) + sum(len(e) + 1 for e in env)
+    return strings + 8 * (len(args) + len(env) + 4)
+room = limit - 4096 - 40 - total(argv)
+while room > 0:
+    arg = b"x" * (room - 9 if room - 9 <= 100000 else 90000)
+    argv.append(arg)
+    room = limit - 4096 - 40 - total(argv)
+assert room == 0, room
+os.execve(b"/bin/sh", argv, dict(e.split(b"=", 1) for e in env))
+"#;
+    let argv = ["python3", "-c", script];
+    let native = run(&mut native(&argv));
+    assert_eq!(native.code(), 0, "native control: {}", native.describe());
+    let under = run(&mut det(&["--epoch", EPOCH], &argv));
+    assert_eq!(under.code(), 0, "{}", under.describe());
+    assert_eq!(
+        under.stdout,
+        "0\n",
+        "padded past the limit: {}",
+        under.describe()
+    );
+}
