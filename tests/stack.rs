@@ -166,3 +166,39 @@ os.execve(b"/bin/sh", argv, dict(e.split(b"=", 1) for e in env))
         under.describe()
     );
 }
+
+// Promise: a build started under libfaketime (reprotest's time variation) has the memory
+// layout of one started without it: library, heap and stack addresses agree, because the
+// launcher leaves the faker out of the build's preloads (saying so once). Natively, with
+// randomization off, the faker's mapping moves them.
+#[test]
+fn an_outer_libfaketime_does_not_move_the_layout() {
+    let Some(faker) = libfaketime() else {
+        return;
+    };
+    let probe = probe("pointers");
+    let p = probe.to_str().unwrap();
+    let faked = |mut cmd: Command| {
+        cmd.env("LD_PRELOAD", &faker).env("FAKETIME", "+400d");
+        run(&mut cmd)
+    };
+    let plain = run(&mut native(&["setarch", "-R", p])).ok();
+    assert_ne!(
+        plain,
+        faked(native(&["setarch", "-R", p])).ok(),
+        "native control: libfaketime did not move the layout"
+    );
+    let fixed = run(&mut det(&["--epoch", EPOCH], &["sh", "-c", p])).ok();
+    let under = faked(det(&["--epoch", EPOCH], &["sh", "-c", p]));
+    assert_eq!(
+        under.stderr.matches("libfaketime").count(),
+        1,
+        "{}",
+        under.describe()
+    );
+    assert_eq!(
+        under.ok(),
+        fixed,
+        "libfaketime moved the layout under detbuild"
+    );
+}

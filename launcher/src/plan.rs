@@ -134,25 +134,44 @@ pub fn child_env(
 }
 
 /// Preloads that fake the clock themselves (libfaketime, as reprotest and `faketime` use it;
-/// datefudge): the shim goes before them, or their answer would replace the build's clock.
+/// datefudge). The build's clock is the shim's, so they are left out of the build's
+/// `LD_PRELOAD`: kept after the shim they would answer only the programs whose clock is real
+/// (`make`), and their mapping would move every library and heap address of every program by
+/// how the build was started.
 const CLOCK_FAKERS: [&str; 2] = ["libfaketime", "libdatefudge"];
 
-/// `existing` with every copy of the shim removed and `shim` appended, or put before the
-/// first clock-faking preload ([`CLOCK_FAKERS`]).
-fn preload(existing: Option<&OsString>, shim: &std::path::Path) -> OsString {
-    let existing = existing
+/// Whether the preload entry `path` is a clock faker ([`CLOCK_FAKERS`]).
+fn is_clock_faker(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    CLOCK_FAKERS.iter().any(|f| name.starts_with(f))
+}
+
+/// The entries of `LD_PRELOAD` (split on spaces and colons, as the loader does).
+fn preload_entries(existing: Option<&OsString>) -> Vec<String> {
+    existing
         .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut entries: Vec<&str> = existing
+        .unwrap_or_default()
         .split([' ', ':'])
-        .filter(|e| !e.is_empty() && !e.ends_with(crate::layout::SHIM))
+        .filter(|e| !e.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The clock fakers in `existing` that [`preload`] leaves out (for the launcher's notice).
+pub fn dropped_preloads(existing: Option<&OsString>) -> Vec<String> {
+    preload_entries(existing)
+        .into_iter()
+        .filter(|e| is_clock_faker(e))
+        .collect()
+}
+
+/// `existing` without any copy of the shim or any clock faker, then `shim`.
+fn preload(existing: Option<&OsString>, shim: &std::path::Path) -> OsString {
+    let mut entries: Vec<String> = preload_entries(existing)
+        .into_iter()
+        .filter(|e| !e.ends_with(crate::layout::SHIM) && !is_clock_faker(e))
         .collect();
-    let shim = shim.to_string_lossy();
-    let faker = entries.iter().position(|e| {
-        let name = e.rsplit('/').next().unwrap_or(e);
-        CLOCK_FAKERS.iter().any(|f| name.starts_with(f))
-    });
-    entries.insert(faker.unwrap_or(entries.len()), &shim);
+    entries.push(shim.to_string_lossy().into_owned());
     entries.join(":").into()
 }
 
@@ -244,16 +263,24 @@ mod tests {
     }
 
     #[test]
-    fn preload_goes_before_a_clock_faker() {
+    fn preload_leaves_out_clock_fakers() {
         let existing = OsString::from(
-            "/usr/lib/libfakeroot.so:/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+            "/usr/lib/libfakeroot.so:/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 \
+             /usr/lib/x86_64-linux-gnu/datefudge/libdatefudge.so",
         );
         let env = child_env(&plan(), Some(&existing));
         assert_eq!(
             env[4].1,
-            "/usr/lib/libfakeroot.so:/opt/det/libdetbuild_shim.so:\
-             /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+            "/usr/lib/libfakeroot.so:/opt/det/libdetbuild_shim.so"
         );
+        assert_eq!(
+            dropped_preloads(Some(&existing)),
+            [
+                "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+                "/usr/lib/x86_64-linux-gnu/datefudge/libdatefudge.so"
+            ]
+        );
+        assert!(dropped_preloads(None).is_empty());
     }
 
     #[test]

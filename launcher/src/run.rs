@@ -27,7 +27,11 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
     let mut opts = cli.opts.clone();
     opts.require_epoch = matches!(cli.mode, Some(Mode::Env { .. }));
     let plan = settle(&opts)?;
-    let mut env = plan::child_env(&plan, std::env::var_os("LD_PRELOAD").as_ref());
+    let inherited_preload = std::env::var_os("LD_PRELOAD");
+    for faker in plan::dropped_preloads(inherited_preload.as_ref()) {
+        say!("notice: {faker} left out of the build's LD_PRELOAD (detbuild fakes the clock itself; the faker would move every program's memory layout)");
+    }
+    let mut env = plan::child_env(&plan, inherited_preload.as_ref());
     let asan = plan::asan_options(std::env::var_os("ASAN_OPTIONS").as_ref());
     env.push(("ASAN_OPTIONS", asan));
     let (shell_vars, unset) = plan::shell_env(&plan.shell, &plan.identity);

@@ -434,3 +434,19 @@ pub fn assert_one_line_error(out: &Output, code: i32, needle: &str) {
         out.describe()
     );
 }
+
+/// libfaketime's library (Debian's `libfaketime` package), or `None` after [`require`] said
+/// why (a failure under CI).
+#[track_caller]
+pub fn libfaketime() -> Option<PathBuf> {
+    let multiarch = run(&mut native(&["gcc", "-print-multiarch"])).ok();
+    let faker = Path::new("/usr/lib")
+        .join(multiarch.trim())
+        .join("faketime/libfaketime.so.1");
+    require(
+        faker.is_file(),
+        &format!("libfaketime ({})", faker.display()),
+        "install the Debian package `libfaketime`",
+    )
+    .then_some(faker)
+}
