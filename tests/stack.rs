@@ -169,8 +169,8 @@ os.execve(b"/bin/sh", argv, dict(e.split(b"=", 1) for e in env))
 
 // Promise: a build started under libfaketime (reprotest's time variation) has the memory
 // layout of one started without it: library, heap and stack addresses agree, because the
-// launcher leaves the faker out of the build's preloads (saying so once). Natively, with
-// randomization off, the faker's mapping moves them.
+// launcher leaves the faker and its settings out of the build's environment (saying so once).
+// Natively, with randomization off, the faker's mapping moves them.
 #[test]
 fn an_outer_libfaketime_does_not_move_the_layout() {
     let Some(faker) = libfaketime() else {
@@ -200,5 +200,10 @@ fn an_outer_libfaketime_does_not_move_the_layout() {
         under.ok(),
         fixed,
         "libfaketime moved the layout under detbuild"
+    );
+    let env = faked(det(&["--epoch", EPOCH], &["env"])).ok();
+    assert!(
+        !env.lines().any(|l| l.starts_with("FAKETIME")),
+        "libfaketime's settings reached the build:\n{env}"
     );
 }

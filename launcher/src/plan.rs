@@ -165,6 +165,33 @@ pub fn dropped_preloads(existing: Option<&OsString>) -> Vec<String> {
         .collect()
 }
 
+/// The variables among `names` that configure the clock fakers in `dropped` (what
+/// [`dropped_preloads`] found), sorted: left out with their libraries, so the build's
+/// environment does not depend on them either.
+pub fn faker_settings(
+    names: impl IntoIterator<Item = OsString>,
+    dropped: &[String],
+) -> Vec<String> {
+    let has = |faker: &str| {
+        dropped
+            .iter()
+            .any(|d| d.rsplit('/').next().unwrap_or(d).starts_with(faker))
+    };
+    let mut out: Vec<String> = names
+        .into_iter()
+        .filter_map(|n| n.into_string().ok())
+        .filter(|n| {
+            (has("libfaketime")
+                && (n.starts_with("FAKETIME")
+                    || ["NO_FAKE_STAT", "DONT_FAKE_MONOTONIC", "FAKERANDOM_SEED"]
+                        .contains(&n.as_str())))
+                || (has("libdatefudge") && n.starts_with("DATEFUDGE"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// `existing` without any copy of the shim or any clock faker, then `shim`.
 fn preload(existing: Option<&OsString>, shim: &std::path::Path) -> OsString {
     let mut entries: Vec<String> = preload_entries(existing)
@@ -281,6 +308,22 @@ mod tests {
             ]
         );
         assert!(dropped_preloads(None).is_empty());
+        let names = [
+            "PATH",
+            "FAKETIME",
+            "NO_FAKE_STAT",
+            "DATEFUDGE",
+            "FAKETIME_NO_CACHE",
+        ]
+        .map(OsString::from);
+        let faketime = ["/usr/$LIB/faketime/libfaketime.so.1".to_string()];
+        assert_eq!(
+            faker_settings(names.clone(), &faketime),
+            ["FAKETIME", "FAKETIME_NO_CACHE", "NO_FAKE_STAT"]
+        );
+        assert!(faker_settings(names.clone(), &[]).is_empty());
+        let datefudge = ["/usr/lib/datefudge/libdatefudge.so".to_string()];
+        assert_eq!(faker_settings(names, &datefudge), ["DATEFUDGE"]);
     }
 
     #[test]

@@ -28,13 +28,16 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
     opts.require_epoch = matches!(cli.mode, Some(Mode::Env { .. }));
     let plan = settle(&opts)?;
     let inherited_preload = std::env::var_os("LD_PRELOAD");
-    for faker in plan::dropped_preloads(inherited_preload.as_ref()) {
-        say!("notice: {faker} left out of the build's LD_PRELOAD (detbuild fakes the clock itself; the faker would move every program's memory layout)");
+    let dropped = plan::dropped_preloads(inherited_preload.as_ref());
+    for faker in &dropped {
+        say!("notice: {faker} left out of the build's LD_PRELOAD, with its settings (detbuild fakes the clock itself; the faker would move every program's memory layout)");
     }
+    let faker_vars = plan::faker_settings(std::env::vars_os().map(|(name, _)| name), &dropped);
     let mut env = plan::child_env(&plan, inherited_preload.as_ref());
     let asan = plan::asan_options(std::env::var_os("ASAN_OPTIONS").as_ref());
     env.push(("ASAN_OPTIONS", asan));
-    let (shell_vars, unset) = plan::shell_env(&plan.shell, &plan.identity);
+    let (shell_vars, mut unset) = plan::shell_env(&plan.shell, &plan.identity);
+    unset.extend(faker_vars.iter().map(String::as_str));
     env.extend(shell_vars);
     match cli.mode {
         Some(Mode::Env { format }) => {
