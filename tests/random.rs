@@ -93,11 +93,19 @@ fn redirected_urandom_is_fixed() {
 
 // Promise: the stack-protector guard (the canary glibc fills from the kernel's AT_RANDOM at
 // every exec, which programs leak into their output through uninitialized stack bytes) is
-// fixed by the seed, in the main thread and in the threads it starts.
+// fixed by the seed, in the main thread and in the threads it starts, and the same in every
+// process of the build, whatever its arguments or parent (a `make PATH=...` above it).
 #[test]
 fn stack_guard_is_fixed_by_the_seed() {
     let probe = probe("guard");
-    let out = assert_promise(&[probe.to_str().unwrap()], OTHER_SEED);
+    let p = probe.to_str().unwrap();
+    let out = assert_promise(&[p], OTHER_SEED);
+    let elsewhere = run(&mut det(
+        &["--epoch", EPOCH],
+        &["sh", "-c", &format!("PATH=$PATH:/x {p} another-argument")],
+    ))
+    .ok();
+    assert_eq!(out, elsewhere, "the guard depends on the process");
     let guard = field(&out, "guard");
     assert_eq!(guard, field(&out, "thread"), "{out}");
     assert!(

@@ -2,8 +2,10 @@
 //! checks on return from the kernel's `AT_RANDOM` bytes, new on every exec, and programs that
 //! write uninitialized stack bytes into their output leak it (Icon's translator `icont` puts
 //! one into the header of every icode file it writes). When the shim is active and fakes
-//! randomness, its constructor replaces the guard with `key::stack_guard(process key)`, so
-//! such output is the same on every run and changes with the seed.
+//! randomness, its constructor replaces the guard with `key::stack_guard(root key)`: one value
+//! for the whole build, so such output is the same on every run, whatever the program's
+//! arguments or ancestry (a `make PATH=$(PATH):...` above it, with `PATH` varied), and
+//! changes with the seed. (Until 2026-12-03 it was derived from the process key.)
 //!
 //! Contract: only from the `.init_array` constructor, before the program's own code runs: the
 //! frames below it are the loader's (`_dl_init`), which hold no canary check, and every
@@ -17,7 +19,7 @@ pub fn settle() {
     let Some(p) = crate::state::random() else {
         return;
     };
-    set(stack_guard(&p.key));
+    set(stack_guard(&p.root));
 }
 
 #[cfg(target_arch = "x86_64")]

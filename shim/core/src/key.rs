@@ -102,12 +102,13 @@ pub fn unseen_fork_index(counters: &[u64]) -> u64 {
     u64::from_le_bytes([a, b, c, d, e, f, g, i]) | 1 << 63
 }
 
-/// The stack-protector guard of a process with key `process`: its low byte is zero, as in
-/// glibc's own guard, so that a string overrun stops at it.
-pub fn stack_guard(process: &Key) -> u64 {
+/// The stack-protector guard derived from `key` (the shim passes the run's root key, so every
+/// process of a build has the same guard): its low byte is zero, as in glibc's own guard, so
+/// that a string overrun stops at it.
+pub fn stack_guard(key: &Key) -> u64 {
     let mut h = Sha256::new();
     h.update(b"detbuild-v1-guard\0");
-    h.update(process);
+    h.update(key);
     let [a, b, c, d, e, f, g, i, ..]: [u8; 32] = h.finalize().into();
     u64::from_le_bytes([a, b, c, d, e, f, g, i]) & !0xff
 }
