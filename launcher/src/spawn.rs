@@ -68,18 +68,16 @@ fn pads(
     env: &[(&str, OsString)],
     unset: &[&str],
 ) -> Vec<(&'static str, OsString)> {
-    use detbuild_core::stack::{fill_entry, fits, is_pad, plan, FILL_NAME, PAD_NAME};
+    use detbuild_core::stack::{fill_entry, is_pad, pads_for, FILL_NAME};
     let mut vars: std::collections::BTreeMap<OsString, OsString> = std::env::vars_os().collect();
     for name in unset {
         vars.remove(OsStr::new(name));
     }
     vars.extend(env.iter().map(|(n, v)| (OsString::from(n), v.clone())));
     vars.retain(|name, _| !is_pad(&[name.as_bytes(), b"="].concat()));
-    let file = find_program(program).map_or(program.len(), |p| p.as_os_str().len()) + 1;
-    let arg_bytes: usize = args.iter().map(|a| a.len() + 1).sum::<usize>() + program.len() + 1;
-    let env_bytes: usize = vars.iter().map(|(n, v)| n.len() + v.len() + 2).sum();
-    let strings = file + arg_bytes + env_bytes;
-    let pointers = args.len() + 1 + vars.len();
+    let file = find_program(program).map_or(program.len(), |p| p.as_os_str().len());
+    let args = std::iter::once(program).chain(args.iter().map(|a| a.as_os_str()));
+    let env = vars.iter().map(|(n, v)| n.len() + v.len() + 1);
     // SAFETY: getauxval reads the auxiliary vector; the platform string lives as long as the
     // process.
     let platform = unsafe {
@@ -90,26 +88,25 @@ fn pads(
             std::ffi::CStr::from_ptr(p).to_bytes().len() + 1
         }
     };
-    let Some(pads) = plan(strings, pointers, platform) else {
+    let stack_limit = || {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes one rlimit.
+        unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut limit) };
+        usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
+    };
+    let Some(pads) = pads_for(file, args.map(OsStr::len), env, platform, stack_limit) else {
         return Vec::new();
     };
-    let total = strings + pads.bytes() + 8 * (pointers + 4);
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit.
-    unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut limit) };
-    let Some(fill) = fill_entry(pads.units).filter(|_| fits(total, limit.rlim_cur as usize)) else {
+    let Some(fill) = fill_entry(pads.units) else {
         return Vec::new();
     };
-    let value = |entry: &[u8], name: &[u8]| {
-        OsStr::from_bytes(&entry[name.len()..entry.len() - 1]).to_owned()
-    };
-    let pad = [PAD_NAME, &b".".repeat(pads.dots), b"\0"].concat();
+    let fill = &fill[FILL_NAME.len()..fill.len() - 1];
     vec![
-        ("DETBUILD_FILL", value(fill, FILL_NAME)),
-        ("DETBUILD_PAD", value(&pad, PAD_NAME)),
+        ("DETBUILD_FILL", OsStr::from_bytes(fill).to_owned()),
+        ("DETBUILD_PAD", ".".repeat(pads.dots).into()),
     ]
 }
 

@@ -123,6 +123,27 @@ pub fn plan(strings: usize, pointers: usize, platform: usize) -> Option<Pads> {
     })
 }
 
+/// The pads for an exec of a file name of `file` bytes with arguments and environment entries
+/// of the given lengths (without their NULs; the pads already in the environment left out):
+/// [`plan`], then `None` when they would not fit under the kernel's limit ([`fits`]).
+/// `stack_limit` is asked only when the exec comes near the kernel's floor.
+pub fn pads_for(
+    file: usize,
+    args: impl Iterator<Item = usize>,
+    env: impl Iterator<Item = usize>,
+    platform: usize,
+    stack_limit: impl FnOnce() -> usize,
+) -> Option<Pads> {
+    let (mut strings, mut pointers) = (file + 1, 0);
+    for len in args.chain(env) {
+        strings += len + 1;
+        pointers += 1;
+    }
+    let pads = plan(strings, pointers, platform)?;
+    let total = strings + pads.bytes() + 8 * (pointers + 4);
+    (fits(total, 0) || fits(total, stack_limit())).then_some(pads)
+}
+
 /// Whether strings and pointers of `total` bytes stay under the kernel's limit for a stack
 /// limit of `stack_limit` bytes (a quarter of it, at least [`ARG_FLOOR`]), with a page to
 /// spare.
@@ -217,6 +238,28 @@ mod tests {
         assert_eq!(pad_entry(1, &mut buf[..14]), None);
         assert!(is_pad(b"DETBUILD_PAD=..") && is_pad(b"DETBUILD_FILL="));
         assert!(!is_pad(b"DETBUILD_PADX") && !is_pad(b"DETBUILD=v2"));
+    }
+
+    #[test]
+    fn pads_for_counts_strings_and_asks_the_limit_only_near_it() {
+        let small = pads_for(
+            9,
+            [2, 3].into_iter(),
+            [10].into_iter(),
+            X86,
+            || unreachable!(),
+        );
+        assert_eq!(small, plan(10 + 3 + 4 + 11, 3, X86));
+        let near = |limit: usize| {
+            let args = core::iter::repeat_n(100_000, 20);
+            pads_for(9, args, [10].into_iter(), X86, || limit)
+        };
+        assert_eq!(near(8 << 20).map(|p| p.units > 0), Some(true));
+        assert_eq!(
+            near(0),
+            None,
+            "over the floor with no stack limit to allow it"
+        );
     }
 
     #[test]

@@ -87,18 +87,12 @@ pub fn append(
     if array.len() < n + ENTRIES {
         return n;
     }
-    let args = Environ::of(argv).map(|(_, a)| a.len() + 1);
-    let (argc, arg_bytes) = args.fold((0, 0), |(c, b), len| (c + 1, b + len));
-    let env_bytes: usize = array[..n].iter().map(|&p| size(p)).sum();
-    let strings = size(path) + arg_bytes + env_bytes;
-    let pointers = argc + n;
-    let Some(pads) = stack::plan(strings, pointers, platform()) else {
+    let args = Environ::of(argv).map(|(_, a)| a.len());
+    let env = array[..n].iter().map(|&p| size(p).saturating_sub(1));
+    let file = size(path).saturating_sub(1);
+    let Some(pads) = stack::pads_for(file, args, env, platform(), stack_limit) else {
         return n;
     };
-    let total = strings + pads.bytes() + 8 * (pointers + ENTRIES + 2);
-    if !stack::fits(total, 0) && !stack::fits(total, stack_limit()) {
-        return n;
-    }
     let (Some(fill), Some(_)) = (
         stack::fill_entry(pads.units),
         stack::pad_entry(pads.dots, buf),
