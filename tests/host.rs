@@ -190,6 +190,35 @@ fn own_host_name_resolves_to_this_machine() {
     );
 }
 
+// Promise: the fake name resolves even on a machine whose own name does not (a builder missing
+// from /etc/hosts; reprotest's host variation): to the loopback addresses, under the fake name,
+// so a build's self-lookup (lsof's test suite) works there too. Natively the lookup fails.
+#[test]
+fn own_host_name_resolves_where_the_machines_name_does_not() {
+    if !can_unshare() || !have_tools(&["getent", "python3"], "libc-bin python3") {
+        return;
+    }
+    let dir = tempdir("unresolvable-host");
+    let name = "i-capture-the-hostname";
+    let native = run_as(&dir, name, "getent hosts \"$(hostname)\"; echo status=$?");
+    assert_eq!(native, "status=2\n", "native control: {name} resolves");
+    let script = r#"getent hosts "$(hostname)"; echo --
+        python3 -c 'import socket; print(socket.gethostbyname_ex(socket.gethostname())[0])'"#;
+    let out = run_as(&dir, name, &under_detbuild("", script));
+    let parts: Vec<&str> = out.split("--\n").collect();
+    assert_eq!(parts.len(), 2, "{out}");
+    let loopback = addresses(parts[0]);
+    assert!(
+        !loopback.is_empty() && loopback.iter().all(|a| a.starts_with("127.") || a == "::1"),
+        "not the loopback addresses:\n{out}"
+    );
+    assert!(
+        parts[0].lines().all(|l| l.ends_with(" detbuild")),
+        "getent hosts names another host:\n{out}"
+    );
+    assert_eq!(parts[1], "detbuild\n", "Python:\n{out}");
+}
+
 // Promise: copying the host-name files (`cp /etc/hostname DIR/etc/`, as debootstrap does) and
 // the CPU list works under detbuild and copies what the build sees: their `fstat` reports the
 // real file's device and inode, as `cp` checks ("replaced while being copied").

@@ -7,7 +7,10 @@
 //! name ([`Host::is_own_name`]: case ignored, one trailing dot allowed), the lookup asks for the
 //! machine's real node name instead: the answer holds this machine's addresses, as natively,
 //! and the name it reports is the fake one (`h_name`, and `ai_canonname` when `AI_CANONNAME`
-//! asked for it). Where the real name does not resolve, the lookup fails as it would natively.
+//! asked for it). Where the real name does not resolve either (a builder whose host name is
+//! not in `/etc/hosts`, reprotest's host variation), the lookup asks for `localhost`: the fake
+//! name then resolves to the loopback addresses, as Debian's `/etc/hosts` makes a machine's own
+//! name resolve, so a build's self-lookup works wherever it runs.
 //!
 //! `h_name` then points into the shim's memory (as the identity hooks' `pw_name` does); the
 //! new `ai_canonname` is allocated with libc's `malloc`, since `freeaddrinfo` frees it. Aliases
@@ -24,14 +27,16 @@ use detbuild_core::host::Host;
 use libc::{addrinfo, hostent};
 
 /// Calls `ask` with the name to give the resolver: the machine's real node name when `name`
-/// is the fake one (then the host is returned too, to rename the answer), else `name`
-/// itself. A name that cannot be read as the real one (`uname` failing) goes through as is.
+/// is the fake one (then the host is returned too, to rename the answer), and `localhost` if
+/// that answer is not `found`; else `name` itself. A name that cannot be read as the real one
+/// (`uname` failing) goes through as is.
 ///
 /// # Safety
 /// `name` is null or a NUL-terminated string.
 unsafe fn resolve<T>(
     name: *const c_char,
-    ask: impl FnOnce(*const c_char) -> T,
+    mut ask: impl FnMut(*const c_char) -> T,
+    found: impl Fn(&T) -> bool,
 ) -> (T, Option<&'static Host>) {
     let host = state::host().filter(|h| {
         // SAFETY: caller's contract.
@@ -46,7 +51,13 @@ unsafe fn resolve<T>(
         });
     match host {
         // uname NUL-terminates the node name.
-        Some(host) if read => (ask(uts.nodename.as_ptr()), Some(host)),
+        Some(host) if read => {
+            let answer = ask(uts.nodename.as_ptr());
+            if found(&answer) {
+                return (answer, Some(host));
+            }
+            (ask(c"localhost".as_ptr()), Some(host))
+        }
         _ => (ask(name), None),
     }
 }
@@ -68,7 +79,7 @@ pub unsafe extern "C" fn getaddrinfo(
         return libc::EAI_SYSTEM;
     };
     // SAFETY: the caller's arguments, the name perhaps replaced by a C string.
-    let (r, host) = unsafe { resolve(node, |n| f(n, service, hints, res)) };
+    let (r, host) = unsafe { resolve(node, |n| f(n, service, hints, res), |&r| r == 0) };
     if let (0, Some(host), false) = (r, host, res.is_null()) {
         // SAFETY: on success `*res` is the list getaddrinfo made.
         unsafe { rename_canonical(*res, host) };
@@ -136,7 +147,7 @@ pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
         return core::ptr::null_mut();
     };
     // SAFETY: the caller's argument, perhaps replaced by a C string.
-    let (h, host) = unsafe { resolve(name, |n| f(n)) };
+    let (h, host) = unsafe { resolve(name, |n| f(n), |h| !h.is_null()) };
     // SAFETY: h is null or the resolver's answer.
     unsafe { rename_official(h, host) }
 }
@@ -153,7 +164,7 @@ pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut 
         return core::ptr::null_mut();
     };
     // SAFETY: the caller's arguments, the name perhaps replaced by a C string.
-    let (h, host) = unsafe { resolve(name, |n| f(n, af)) };
+    let (h, host) = unsafe { resolve(name, |n| f(n, af), |h| !h.is_null()) };
     // SAFETY: h is null or the resolver's answer.
     unsafe { rename_official(h, host) }
 }
@@ -166,10 +177,12 @@ pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut 
 unsafe fn resolve_r(
     name: *const c_char,
     result: *mut *mut hostent,
-    ask: impl FnOnce(*const c_char) -> c_int,
+    ask: impl FnMut(*const c_char) -> c_int,
 ) -> c_int {
+    // SAFETY: `result` is null or where `ask` stored its answer (caller's contract).
+    let found = |&r: &c_int| r == 0 && !result.is_null() && !unsafe { *result }.is_null();
     // SAFETY: caller's contract.
-    let (r, host) = unsafe { resolve(name, ask) };
+    let (r, host) = unsafe { resolve(name, ask, found) };
     if r == 0 && !result.is_null() {
         // SAFETY: caller's contract.
         unsafe { rename_official(*result, host) };
