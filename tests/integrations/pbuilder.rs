@@ -1,0 +1,264 @@
+//! pbuilder, Debian's chroot package builder (what Jenkins-driven rebuild farms run), building
+//! examples/debian-pkg's source package (`dpkg-source -b`) as root: `pbuilder build X.dsc`
+//! natively and as `detbuild -- pbuilder build X.dsc`. pbuilder unpacks its base tarball into
+//! a fresh chroot, mounts `/proc` (and `/sys`, `/dev/pts`, `/dev/shm`) there, installs the
+//! build dependencies and runs `dpkg-buildpackage` through `chroot`; the shim follows it in
+//! through `/proc/self/fd/N` (README, Chroots), so nothing of detbuild's is needed inside.
+//!
+//! Every pbuilder run reads only a private `pbuilderrc`: passed with `--configfile`, and also
+//! the file pbuilder reads in place of `/etc/pbuilderrc` (`PBUILDER_SYSCONFDIR`), with `HOME`
+//! a directory without `.pbuilderrc`; the build place, the results and the files pbuilder
+//! copies into the chroot's `/etc` (`CONFDIR`) are in the test's own directory.
+//!
+//! SLOW on the first run: the base tarball (bookworm, pbuilder's `buildd` variant plus
+//! debhelper, the example's one build dependency) is made once with `pbuilder create`
+//! (downloads about 130 MB into the apt cache, 1.5 to 3 min) into `target/cache/pbuilder/`,
+//! with the downloaded packages kept in `target/cache/pbuilder/aptcache/`; later runs are
+//! offline (builds run without network, as pbuilder's default `USENETWORK=no` says). Each build
+//! then takes about 30 s on two cores, most of it unpacking the base.
+
+use super::*;
+use std::sync::Mutex;
+use std::time::Instant;
+
+const SUITE: &str = "bookworm";
+const MIRROR: &str = "http://deb.debian.org/debian";
+/// Limit for `pbuilder create` (a download).
+const CREATE_LIMIT: Duration = Duration::from_secs(900);
+/// The source package dpkg-source makes of the example.
+const DSC: &str = "detbuild-example_1.0.dsc";
+const TARBALL: &str = "detbuild-example_1.0.tar.xz";
+
+fn progress(line: &str) {
+    crate::common::progress("pbuilder", line);
+}
+
+/// The private configuration of a pbuilder run in `dir` (its build place and results there
+/// too), with `settings` after the common ones; returns the config directory.
+fn configure(dir: &Path, settings: &str) -> PathBuf {
+    let conf = dir.join("conf");
+    let etc = conf.join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    // What pbuilder copies into the chroot's /etc (the host's /resolv.conf still, which
+    // `pbuilder create` needs to download; builds empty it).
+    std::fs::write(etc.join("hosts"), "127.0.0.1 localhost\n").unwrap();
+    std::fs::write(etc.join("hostname"), "pbuilder\n").unwrap();
+    std::fs::write(etc.join("mailname"), "pbuilder\n").unwrap();
+    let rc = format!(
+        "DISTRIBUTION={SUITE}\nMIRRORSITE={MIRROR}\nBUILDPLACE={build}\nBUILDRESULT={result}\n\
+         CONFDIR={etc}\nHOOKDIR=\nUSECGROUP=no\nEXTRAPACKAGES=debhelper\n{settings}",
+        build = dir.join("build").display(),
+        result = dir.join("result").display(),
+        etc = etc.display(),
+    );
+    std::fs::write(conf.join("pbuilderrc"), rc).unwrap();
+    conf
+}
+
+/// `pbuilder ARGS` with the configuration in `conf`, natively or as `detbuild FLAGS --
+/// pbuilder ARGS` (`flags` given).
+fn pbuilder(conf: &Path, flags: Option<&[&str]>, args: &[&str]) -> Command {
+    let rc = conf.join("pbuilderrc");
+    let mut argv = vec!["pbuilder", args[0], "--configfile", rc.to_str().unwrap()];
+    argv.extend(&args[1..]);
+    let mut cmd = match flags {
+        Some(flags) => det(flags, &argv),
+        None => native(&argv),
+    };
+    cmd.env("PBUILDER_SYSCONFDIR", conf).env("HOME", conf);
+    cmd
+}
+
+/// The base tarball, made by `pbuilder create` into `target/cache/pbuilder/` on first use
+/// (one test at a time).
+fn base() -> PathBuf {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _held = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = cache_dir("pbuilder");
+    let tgz = cache.join(format!("{SUITE}.tgz"));
+    if tgz.is_file() {
+        return tgz;
+    }
+    let part = cache.join(format!("{SUITE}.tgz.part"));
+    let _ = std::fs::remove_file(&part);
+    let work = tempdir("pbuilder-create");
+    let aptcache = cache.join("aptcache");
+    std::fs::create_dir_all(&aptcache).unwrap();
+    let conf = configure(&work, &format!("APTCACHE={}\n", aptcache.display()));
+    progress(&format!(
+        "pbuilder create: {SUITE} (buildd variant and debhelper) into {}, packages cached in {}",
+        tgz.display(),
+        aptcache.display()
+    ));
+    let start = Instant::now();
+    let part_arg = part.to_str().unwrap();
+    let mut cmd = pbuilder(&conf, None, &["create", "--basetgz", part_arg]);
+    run_within(&mut cmd, CREATE_LIMIT).ok();
+    progress(&format!(
+        "pbuilder create: {:.0} s",
+        start.elapsed().as_secs_f64()
+    ));
+    std::fs::rename(&part, &tgz).unwrap();
+    let _ = std::fs::remove_dir_all(&work);
+    tgz
+}
+
+/// examples/debian-pkg's source package, made once per test in a directory of its own.
+fn source_package(label: &str) -> PathBuf {
+    let src = copy_example("debian-pkg", label);
+    let dir = src.parent().unwrap().to_path_buf();
+    run(native(&["dpkg-source", "-b", "src"]).current_dir(&dir)).ok();
+    dir
+}
+
+/// What one build left in its `result/` directory: each file's name and bytes.
+type Results = Vec<(String, Vec<u8>)>;
+
+/// Lines of the mount table naming `dir`.
+fn mounts_under(dir: &Path) -> Vec<String> {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let dir = dir.to_str().unwrap();
+    table
+        .lines()
+        .filter(|l| l.contains(dir))
+        .map(String::from)
+        .collect()
+}
+
+/// `pbuilder build` of the source package in `sources`, in a fresh directory named `label`
+/// (the .dsc copied there, given by a relative name), natively or under detbuild with `flags`;
+/// asserts that it left nothing mounted, nothing in its build place (pbuilder removes the
+/// chroot by listing it, so a file the shim hid from listings would stay) and no plant of the
+/// shim anywhere in its directory. Returns the
+/// results and the record the .deb ships.
+fn build(label: &str, sources: &Path, base: &Path, flags: Option<&[&str]>) -> (Results, String) {
+    let dir = tempdir(label);
+    for file in [DSC, TARBALL] {
+        std::fs::copy(sources.join(file), dir.join(file)).unwrap();
+    }
+    let conf = configure(&dir, "APTCACHE=\n");
+    let how = if flags.is_some() {
+        "detbuild"
+    } else {
+        "native"
+    };
+    progress(&format!("{how} pbuilder build in {} ...", dir.display()));
+    let start = Instant::now();
+    let basetgz = base.to_str().unwrap();
+    let mut cmd = pbuilder(&conf, flags, &["build", "--basetgz", basetgz, DSC]);
+    run_within(cmd.current_dir(&dir), BUILD_LIMIT).ok();
+    progress(&format!(
+        "{how} pbuilder build: {:.0} s",
+        start.elapsed().as_secs_f64()
+    ));
+    assert_eq!(mounts_under(&dir), Vec::<String>::new(), "left mounted");
+    let left: Vec<_> = std::fs::read_dir(dir.join("build"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(left.is_empty(), "left in the build place: {left:?}");
+    assert_eq!(plants_below(&dir), "", "plants of the shim left behind");
+    let mut results: Results = std::fs::read_dir(dir.join("result"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_str().unwrap().into(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    results.sort();
+    let record = shipped_record(&dir.join("result").join(EXAMPLE_DEB));
+    (results, record)
+}
+
+/// The names of the files that differ between two builds' results.
+fn differing(a: &Results, b: &Results) -> Vec<String> {
+    let names: Vec<_> = a.iter().map(|(n, _)| n).collect();
+    assert_eq!(names, b.iter().map(|(n, _)| n).collect::<Vec<_>>());
+    a.iter()
+        .zip(b)
+        .filter(|(x, y)| x.1 != y.1)
+        .map(|(x, _)| x.0.clone())
+        .collect()
+}
+
+fn tools() -> bool {
+    require_root("pbuilder chroots as root")
+        && have_tools(&["pbuilder", "debootstrap"], "pbuilder, debootstrap")
+        && have_tools(&["dpkg-source"], "dpkg-dev")
+}
+
+/// The changelog's date (`detbuild -- pbuilder build X.dsc` cannot read it from a .dsc).
+const FROM_CHANGELOG: &[&str] = &["--epoch", EPOCH];
+
+// Promise (slow): `detbuild --epoch E -- pbuilder build X.dsc` (run as root; the chroot
+// build follows the shim) gives byte-identical results (.deb, .buildinfo, .changes) in two
+// directories at two times, and another epoch another .deb; natively the .debs differ (the
+// shipped record's time and randomness) and so do the .buildinfo files (Build-Date).
+#[test]
+fn pbuilder_under_detbuild_gives_identical_debs() {
+    if !tools() {
+        return;
+    }
+    let base = base();
+    let sources = source_package("pbuilder-src");
+    let (n1, i1) = build("pbuilder-native-a", &sources, &base, None);
+    let (n2, i2) = build("pbuilder-native-bbbbbb", &sources, &base, None);
+    let native_diff = differing(&n1, &n2);
+    progress(&format!("natively different: {native_diff:?}"));
+    assert!(
+        native_diff.iter().any(|n| n == EXAMPLE_DEB),
+        "native .debs are identical, so this proves nothing"
+    );
+    assert_records_vary(&i1, &i2, VARYING);
+    let (d1, info) = build("pbuilder-det-a", &sources, &base, Some(FROM_CHANGELOG));
+    let (d2, _) = build("pbuilder-det-bbbbbb", &sources, &base, Some(FROM_CHANGELOG));
+    assert_eq!(
+        differing(&d1, &d2),
+        Vec::<String>::new(),
+        "two detbuild pbuilder builds differ:\n{info}"
+    );
+    assert_fixed(&info);
+    let (other, _) = build("pbuilder-det-other", &sources, &base, Some(OTHER_EPOCH));
+    assert!(
+        differing(&d1, &other).iter().any(|n| n == EXAMPLE_DEB),
+        "another epoch gave the same .deb"
+    );
+}
+
+/// Paths below `dir` whose name starts with `.detbuild` (the shim's plants are
+/// `.detbuild-shim.*`), found natively.
+fn plants_below(dir: &Path) -> String {
+    let mut cmd = native(&["find"]);
+    cmd.arg(dir).args(["-name", ".detbuild*"]);
+    run(&mut cmd).ok()
+}
+
+// Promise (slow): `detbuild -- pbuilder build` changes nothing outside its results: the base
+// tarball keeps its bytes, nothing stays mounted, pbuilder's cleanup removes the whole chroot
+// (nothing in it was hidden from its listing), and no plant of the shim is anywhere in the
+// build's directory or pbuilder's cache (the first three [`build`] checks after every build).
+#[test]
+fn pbuilder_under_detbuild_leaves_base_and_host_unchanged() {
+    if !tools() {
+        return;
+    }
+    let base = base();
+    let before = std::fs::read(&base).unwrap();
+    let sources = source_package("pbuilder-trace-src");
+    // `build` asserts that nothing under its directory stays mounted or in the build place.
+    let (results, _) = build("pbuilder-trace", &sources, &base, Some(FROM_CHANGELOG));
+    assert!(results.iter().any(|(n, _)| n == EXAMPLE_DEB));
+    assert!(
+        std::fs::read(&base).unwrap() == before,
+        "the base tarball changed"
+    );
+    let cache = base.parent().unwrap();
+    assert_eq!(
+        plants_below(cache),
+        "",
+        "plants of the shim in pbuilder's cache"
+    );
+}
