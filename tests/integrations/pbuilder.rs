@@ -18,10 +18,16 @@
 //! then takes about 30 s on two cores, most of it unpacking the base.
 
 use super::*;
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::Instant;
 
 const SUITE: &str = "bookworm";
+/// Packages the base holds beyond pbuilder's `buildd` variant: the example's build dependency
+/// and cowbuilder's `cow-shell`, which must be inside the chroot.
+const EXTRA: &str = "debhelper cowdancer";
+/// The cached base tarball's name (a new name when [`EXTRA`] changes).
+const BASE_TGZ: &str = "bookworm-debhelper-cowdancer.tgz";
 const MIRROR: &str = "http://deb.debian.org/debian";
 /// Limit for `pbuilder create` (a download).
 const CREATE_LIMIT: Duration = Duration::from_secs(900);
@@ -46,7 +52,7 @@ fn configure(dir: &Path, settings: &str) -> PathBuf {
     std::fs::write(etc.join("mailname"), "pbuilder\n").unwrap();
     let rc = format!(
         "DISTRIBUTION={SUITE}\nMIRRORSITE={MIRROR}\nBUILDPLACE={build}\nBUILDRESULT={result}\n\
-         CONFDIR={etc}\nHOOKDIR=\nUSECGROUP=no\nEXTRAPACKAGES=debhelper\n{settings}",
+         CONFDIR={etc}\nHOOKDIR=\nUSECGROUP=no\nEXTRAPACKAGES=\"{EXTRA}\"\n{settings}",
         build = dir.join("build").display(),
         result = dir.join("result").display(),
         etc = etc.display(),
@@ -55,15 +61,15 @@ fn configure(dir: &Path, settings: &str) -> PathBuf {
     conf
 }
 
-/// `pbuilder ARGS` with the configuration in `conf`, natively or as `detbuild FLAGS --
-/// pbuilder ARGS` (`flags` given).
-fn pbuilder(conf: &Path, flags: Option<&[&str]>, args: &[&str]) -> Command {
+/// `ENGINE OPERATION ARGS` (`argv`; pbuilder or cowbuilder) with the configuration in `conf`
+/// (`--configfile` after the operation), natively or under `detbuild FLAGS --` (`flags` given).
+fn engine(conf: &Path, flags: Option<&[&str]>, argv: &[&str]) -> Command {
     let rc = conf.join("pbuilderrc");
-    let mut argv = vec!["pbuilder", args[0], "--configfile", rc.to_str().unwrap()];
-    argv.extend(&args[1..]);
+    let mut full = vec![argv[0], argv[1], "--configfile", rc.to_str().unwrap()];
+    full.extend(&argv[2..]);
     let mut cmd = match flags {
-        Some(flags) => det(flags, &argv),
-        None => native(&argv),
+        Some(flags) => det(flags, &full),
+        None => native(&full),
     };
     cmd.env("PBUILDER_SYSCONFDIR", conf).env("HOME", conf);
     cmd
@@ -75,24 +81,24 @@ fn base() -> PathBuf {
     static LOCK: Mutex<()> = Mutex::new(());
     let _held = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let cache = cache_dir("pbuilder");
-    let tgz = cache.join(format!("{SUITE}.tgz"));
+    let tgz = cache.join(BASE_TGZ);
     if tgz.is_file() {
         return tgz;
     }
-    let part = cache.join(format!("{SUITE}.tgz.part"));
+    let part = cache.join(format!("{BASE_TGZ}.part"));
     let _ = std::fs::remove_file(&part);
     let work = tempdir("pbuilder-create");
     let aptcache = cache.join("aptcache");
     std::fs::create_dir_all(&aptcache).unwrap();
     let conf = configure(&work, &format!("APTCACHE={}\n", aptcache.display()));
     progress(&format!(
-        "pbuilder create: {SUITE} (buildd variant and debhelper) into {}, packages cached in {}",
+        "pbuilder create: {SUITE} (buildd variant, {EXTRA}) into {}, packages cached in {}",
         tgz.display(),
         aptcache.display()
     ));
     let start = Instant::now();
     let part_arg = part.to_str().unwrap();
-    let mut cmd = pbuilder(&conf, None, &["create", "--basetgz", part_arg]);
+    let mut cmd = engine(&conf, None, &["pbuilder", "create", "--basetgz", part_arg]);
     run_within(&mut cmd, CREATE_LIMIT).ok();
     progress(&format!(
         "pbuilder create: {:.0} s",
@@ -125,13 +131,13 @@ fn mounts_under(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// `pbuilder build` of the source package in `sources`, in a fresh directory named `label`
-/// (the .dsc copied there, given by a relative name), natively or under detbuild with `flags`;
-/// asserts that it left nothing mounted, nothing in its build place (pbuilder removes the
-/// chroot by listing it, so a file the shim hid from listings would stay) and no plant of the
-/// shim anywhere in its directory. Returns the
-/// results and the record the .deb ships.
-fn build(label: &str, sources: &Path, base: &Path, flags: Option<&[&str]>) -> (Results, String) {
+/// `argv` (`pbuilder build ...` or `cowbuilder --build ...`, without the .dsc) building the
+/// source package in `sources`, in a fresh directory named `label` (the .dsc copied there,
+/// given by a relative name), natively or under detbuild with `flags`; asserts that it left
+/// nothing mounted, nothing in its build place (pbuilder removes the chroot by listing it, so
+/// a file the shim hid from listings would stay) and no plant of the shim anywhere in its
+/// directory. Returns the results and the record the .deb ships.
+fn build(label: &str, sources: &Path, argv: &[&str], flags: Option<&[&str]>) -> (Results, String) {
     let dir = tempdir(label);
     for file in [DSC, TARBALL] {
         std::fs::copy(sources.join(file), dir.join(file)).unwrap();
@@ -142,15 +148,13 @@ fn build(label: &str, sources: &Path, base: &Path, flags: Option<&[&str]>) -> (R
     } else {
         "native"
     };
-    progress(&format!("{how} pbuilder build in {} ...", dir.display()));
+    let what = format!("{how} {} {}", argv[0], argv[1]);
+    progress(&format!("{what} in {} ...", dir.display()));
     let start = Instant::now();
-    let basetgz = base.to_str().unwrap();
-    let mut cmd = pbuilder(&conf, flags, &["build", "--basetgz", basetgz, DSC]);
-    run_within(cmd.current_dir(&dir), BUILD_LIMIT).ok();
-    progress(&format!(
-        "{how} pbuilder build: {:.0} s",
-        start.elapsed().as_secs_f64()
-    ));
+    let mut argv = argv.to_vec();
+    argv.push(DSC);
+    run_within(engine(&conf, flags, &argv).current_dir(&dir), BUILD_LIMIT).ok();
+    progress(&format!("{what}: {:.0} s", start.elapsed().as_secs_f64()));
     assert_eq!(mounts_under(&dir), Vec::<String>::new(), "left mounted");
     let left: Vec<_> = std::fs::read_dir(dir.join("build"))
         .unwrap()
@@ -184,28 +188,25 @@ fn differing(a: &Results, b: &Results) -> Vec<String> {
         .collect()
 }
 
-fn tools() -> bool {
+/// Whether pbuilder (and `extra` tools) can run here.
+fn tools(extra: &[&str], package: &str) -> bool {
     require_root("pbuilder chroots as root")
         && have_tools(&["pbuilder", "debootstrap"], "pbuilder, debootstrap")
         && have_tools(&["dpkg-source"], "dpkg-dev")
+        && have_tools(extra, package)
 }
 
 /// The changelog's date (`detbuild -- pbuilder build X.dsc` cannot read it from a .dsc).
 const FROM_CHANGELOG: &[&str] = &["--epoch", EPOCH];
 
-// Promise (slow): `detbuild --epoch E -- pbuilder build X.dsc` (run as root; the chroot
-// build follows the shim) gives byte-identical results (.deb, .buildinfo, .changes) in two
-// directories at two times, and another epoch another .deb; natively the .debs differ (the
-// shipped record's time and randomness) and so do the .buildinfo files (Build-Date).
-#[test]
-fn pbuilder_under_detbuild_gives_identical_debs() {
-    if !tools() {
-        return;
-    }
-    let base = base();
-    let sources = source_package("pbuilder-src");
-    let (n1, i1) = build("pbuilder-native-a", &sources, &base, None);
-    let (n2, i2) = build("pbuilder-native-bbbbbb", &sources, &base, None);
+/// The engine promise for `argv` (the build command without the .dsc): two native builds
+/// give different .debs (naming what differs), two detbuild builds at the changelog's epoch
+/// in two directories identical results, another epoch another .deb.
+fn assert_engine_promise(label: &str, argv: &[&str]) {
+    let sources = source_package(&format!("{label}-src"));
+    let build = |name: &str, flags| build(&format!("{label}-{name}"), &sources, argv, flags);
+    let (n1, i1) = build("native-a", None);
+    let (n2, i2) = build("native-bbbbbb", None);
     let native_diff = differing(&n1, &n2);
     progress(&format!("natively different: {native_diff:?}"));
     assert!(
@@ -213,18 +214,35 @@ fn pbuilder_under_detbuild_gives_identical_debs() {
         "native .debs are identical, so this proves nothing"
     );
     assert_records_vary(&i1, &i2, VARYING);
-    let (d1, info) = build("pbuilder-det-a", &sources, &base, Some(FROM_CHANGELOG));
-    let (d2, _) = build("pbuilder-det-bbbbbb", &sources, &base, Some(FROM_CHANGELOG));
+    let (d1, info) = build("det-a", Some(FROM_CHANGELOG));
+    let (d2, _) = build("det-bbbbbb", Some(FROM_CHANGELOG));
     assert_eq!(
         differing(&d1, &d2),
         Vec::<String>::new(),
-        "two detbuild pbuilder builds differ:\n{info}"
+        "two detbuild {} builds differ:\n{info}",
+        argv[0]
     );
     assert_fixed(&info);
-    let (other, _) = build("pbuilder-det-other", &sources, &base, Some(OTHER_EPOCH));
+    let (other, _) = build("det-other", Some(OTHER_EPOCH));
     assert!(
         differing(&d1, &other).iter().any(|n| n == EXAMPLE_DEB),
         "another epoch gave the same .deb"
+    );
+}
+
+// Promise (slow): `detbuild --epoch E -- pbuilder build X.dsc` (run as root; the chroot
+// build follows the shim) gives byte-identical results (.deb, .buildinfo, .changes) in two
+// directories at two times, and another epoch another .deb; natively the .debs differ (the
+// shipped record's time and randomness) and so do the .buildinfo files (Build-Date).
+#[test]
+fn pbuilder_under_detbuild_gives_identical_debs() {
+    if !tools(&[], "") {
+        return;
+    }
+    let base = base();
+    assert_engine_promise(
+        "pbuilder",
+        &["pbuilder", "build", "--basetgz", base.to_str().unwrap()],
     );
 }
 
@@ -242,14 +260,14 @@ fn plants_below(dir: &Path) -> String {
 // build's directory or pbuilder's cache (the first three [`build`] checks after every build).
 #[test]
 fn pbuilder_under_detbuild_leaves_base_and_host_unchanged() {
-    if !tools() {
+    if !tools(&[], "") {
         return;
     }
     let base = base();
     let before = std::fs::read(&base).unwrap();
     let sources = source_package("pbuilder-trace-src");
-    // `build` asserts that nothing under its directory stays mounted or in the build place.
-    let (results, _) = build("pbuilder-trace", &sources, &base, Some(FROM_CHANGELOG));
+    let argv = ["pbuilder", "build", "--basetgz", base.to_str().unwrap()];
+    let (results, _) = build("pbuilder-trace", &sources, &argv, Some(FROM_CHANGELOG));
     assert!(results.iter().any(|(n, _)| n == EXAMPLE_DEB));
     assert!(
         std::fs::read(&base).unwrap() == before,
@@ -261,4 +279,69 @@ fn pbuilder_under_detbuild_leaves_base_and_host_unchanged() {
         "",
         "plants of the shim in pbuilder's cache"
     );
+}
+
+/// cowbuilder's base: the cached base tarball unpacked into a directory of the test's own
+/// (`base.cow`, which cowbuilder hard-links into each build place, so it must be on the build
+/// places' file system).
+fn cow_base(label: &str) -> PathBuf {
+    let tgz = base();
+    let cow = tempdir(label).join("base.cow");
+    std::fs::create_dir(&cow).unwrap();
+    let mut tar = native(&["tar", "-xzpf", tgz.to_str().unwrap()]);
+    run(tar.arg("-C").arg(&cow)).ok();
+    cow
+}
+
+/// `cowbuilder --build --basepath COW`.
+fn cowbuilder(cow: &Path) -> [&str; 4] {
+    ["cowbuilder", "--build", "--basepath", cow.to_str().unwrap()]
+}
+
+/// Every entry of the tree at `dir`: path, inode, links, size, modification time, mode,
+/// owner, link target (not the change time, which hard links move).
+fn manifest(dir: &Path) -> BTreeSet<String> {
+    let mut cmd = native(&["find"]);
+    cmd.arg(dir)
+        .args(["-printf", "%p %i %n %s %T@ %m %U %G %l\\n"]);
+    run(&mut cmd).ok().lines().map(String::from).collect()
+}
+
+// Promise (slow): cowbuilder (pbuilder on a hard-linked copy of a base directory, with
+// cowdancer's preload breaking links before writes) under detbuild gives byte-identical
+// results in two directories at two times, another epoch another .deb; natively the .debs
+// differ.
+#[test]
+fn cowbuilder_under_detbuild_gives_identical_debs() {
+    if !tools(&["cowbuilder", "cow-shell"], "cowbuilder") {
+        return;
+    }
+    let cow = cow_base("cowbuilder-base");
+    assert_engine_promise("cowbuilder", &cowbuilder(&cow));
+    let _ = std::fs::remove_dir_all(cow.parent().unwrap());
+}
+
+// Promise (slow): with the shim loaded next to cowdancer's preload, copy-on-write still
+// holds: after a `detbuild -- cowbuilder --build` (which installs packages and builds in the
+// hard-linked copy), every file of the base directory has its inode, link count, size, time
+// and mode as before, and nothing of detbuild's is in it.
+#[test]
+fn cowbuilder_under_detbuild_keeps_its_base() {
+    if !tools(&["cowbuilder", "cow-shell"], "cowbuilder") {
+        return;
+    }
+    let cow = cow_base("cowbuilder-keep");
+    let before = manifest(&cow);
+    let sources = source_package("cowbuilder-keep-src");
+    build(
+        "cowbuilder-keep",
+        &sources,
+        &cowbuilder(&cow),
+        Some(FROM_CHANGELOG),
+    );
+    let after = manifest(&cow);
+    let changed: Vec<_> = before.symmetric_difference(&after).take(20).collect();
+    assert!(changed.is_empty(), "the base changed: {changed:#?}");
+    assert_eq!(plants_below(&cow), "", "plants of the shim in the base");
+    let _ = std::fs::remove_dir_all(cow.parent().unwrap());
 }
