@@ -1,7 +1,7 @@
 //! Integrations: detbuild switched on by a builder Makefile (`detbuild env`), by
 //! dpkg-buildpackage (the whole-builder wrapper, the `--rules-file` form build farms pass, and
-//! the `detbuild hook dpkg` fragment), by pbuilder (the wrapper around the whole chroot
-//! build) and by rpmbuild (`detbuild hook rpm`). Each builds an example of `examples/` twice
+//! the `detbuild hook dpkg` fragment), by pbuilder and cowbuilder (the wrapper around the whole
+//! chroot build) and by rpmbuild (`detbuild hook rpm`). Each builds an example of `examples/` twice
 //! natively (different) and twice under detbuild (identical).
 
 use crate::common::*;
@@ -13,7 +13,8 @@ use std::time::Duration;
 mod builder;
 /// examples/debian-pkg built by dpkg-buildpackage in each of the three ways.
 mod dpkg;
-/// examples/debian-pkg's source package built by pbuilder in its chroot (slow on first run).
+/// examples/debian-pkg's source package built by pbuilder and cowbuilder in their chroots
+/// (slow on the first run).
 mod pbuilder;
 /// examples/rpm-spec built by rpmbuild with and without `detbuild hook rpm`.
 mod rpm;

@@ -4,6 +4,8 @@
 //! a fresh chroot, mounts `/proc` (and `/sys`, `/dev/pts`, `/dev/shm`) there, installs the
 //! build dependencies and runs `dpkg-buildpackage` through `chroot`; the shim follows it in
 //! through `/proc/self/fd/N` (README, Chroots), so nothing of detbuild's is needed inside.
+//! cowbuilder, pbuilder on a hard-linked copy of a base directory with cowdancer's preload
+//! breaking the links before writes, likewise, and its base must stay as it was.
 //!
 //! Every pbuilder run reads only a private `pbuilderrc`: passed with `--configfile`, and also
 //! the file pbuilder reads in place of `/etc/pbuilderrc` (`PBUILDER_SYSCONFDIR`), with `HOME`
@@ -11,11 +13,12 @@
 //! copies into the chroot's `/etc` (`CONFDIR`) are in the test's own directory.
 //!
 //! SLOW on the first run: the base tarball (bookworm, pbuilder's `buildd` variant plus
-//! debhelper, the example's one build dependency) is made once with `pbuilder create`
+//! debhelper, the example's one build dependency, and cowdancer) is made once with `pbuilder create`
 //! (downloads about 130 MB into the apt cache, 1.5 to 3 min) into `target/cache/pbuilder/`,
 //! with the downloaded packages kept in `target/cache/pbuilder/aptcache/`; later runs are
 //! offline (builds run without network, as pbuilder's default `USENETWORK=no` says). Each build
-//! then takes about 30 s on two cores, most of it unpacking the base.
+//! then takes 20-30 s on two cores (pbuilder, most of it unpacking the base), 10-20 s
+//! (cowbuilder, after the test unpacks the tarball once into its `base.cow`).
 
 use super::*;
 use std::collections::BTreeSet;
