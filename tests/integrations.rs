@@ -1,8 +1,8 @@
 //! Integrations: detbuild switched on by a builder Makefile (`detbuild env`), by
 //! dpkg-buildpackage (the whole-builder wrapper, the `--rules-file` form build farms pass, and
-//! the `detbuild hook dpkg` fragment), by pbuilder and cowbuilder (the wrapper around the whole
-//! chroot build) and by rpmbuild (`detbuild hook rpm`). Each builds an example of `examples/` twice
-//! natively (different) and twice under detbuild (identical).
+//! the `detbuild hook dpkg` fragment), by pbuilder and cowbuilder (the wrapper around the
+//! whole chroot build) and by rpmbuild (`detbuild hook rpm`). Each builds an example of
+//! `examples/` twice natively (different) and twice under detbuild (identical).
 
 use crate::common::*;
 use std::path::{Path, PathBuf};
