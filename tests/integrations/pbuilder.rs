@@ -141,11 +141,23 @@ fn mounts_under(dir: &Path) -> Vec<String> {
 /// a file the shim hid from listings would stay) and no plant of the shim anywhere in its
 /// directory. Returns the results and the record the .deb ships.
 fn build(label: &str, sources: &Path, argv: &[&str], flags: Option<&[&str]>) -> (Results, String) {
+    let (results, record, _) = build_logged(label, sources, argv, flags, "");
+    (results, record)
+}
+
+/// [`build`] with `settings` added to the pbuilderrc; also returns what the engine printed.
+fn build_logged(
+    label: &str,
+    sources: &Path,
+    argv: &[&str],
+    flags: Option<&[&str]>,
+    settings: &str,
+) -> (Results, String, String) {
     let dir = tempdir(label);
     for file in [DSC, TARBALL] {
         std::fs::copy(sources.join(file), dir.join(file)).unwrap();
     }
-    let conf = configure(&dir, "APTCACHE=\n");
+    let conf = configure(&dir, &format!("APTCACHE=\n{settings}"));
     let how = if flags.is_some() {
         "detbuild"
     } else {
@@ -156,7 +168,7 @@ fn build(label: &str, sources: &Path, argv: &[&str], flags: Option<&[&str]>) -> 
     let start = Instant::now();
     let mut argv = argv.to_vec();
     argv.push(DSC);
-    run_within(engine(&conf, flags, &argv).current_dir(&dir), BUILD_LIMIT).ok();
+    let log = run_within(engine(&conf, flags, &argv).current_dir(&dir), BUILD_LIMIT).ok();
     progress(&format!("{what}: {:.0} s", start.elapsed().as_secs_f64()));
     assert_eq!(mounts_under(&dir), Vec::<String>::new(), "left mounted");
     let left: Vec<_> = std::fs::read_dir(dir.join("build"))
@@ -177,7 +189,7 @@ fn build(label: &str, sources: &Path, argv: &[&str], flags: Option<&[&str]>) -> 
         .collect();
     results.sort();
     let record = shipped_record(&dir.join("result").join(EXAMPLE_DEB));
-    (results, record)
+    (results, record, log)
 }
 
 /// The names of the files that differ between two builds' results.
@@ -257,10 +269,20 @@ fn plants_below(dir: &Path) -> String {
     run(&mut cmd).ok()
 }
 
+/// A pbuilder `B` hook (run in the chroot after the build): the `LD_PRELOAD` a program there
+/// was started with, and the files of the shim it mapped (the shim, or a plant
+/// `/.detbuild-shim.*.so`).
+const HOOK: &str = "#!/bin/sh
+cat /proc/self/environ | tr '\\0' '\\n' | grep '^LD_PRELOAD=' | sed 's/^/hook: /'
+grep 'detbuild.*[.]so$' /proc/self/maps | sed 's/^.* /hook: mapped /'
+";
+
 // Promise (slow): `detbuild -- pbuilder build` changes nothing outside its results: the base
 // tarball keeps its bytes, nothing stays mounted, pbuilder's cleanup removes the whole chroot
 // (nothing in it was hidden from its listing), and no plant of the shim is anywhere in the
-// build's directory or pbuilder's cache (the first three [`build`] checks after every build).
+// build's directory or pbuilder's cache (the first three [`build`] checks after every build);
+// programs in the chroot load the shim through `/proc/self/fd/N` (pbuilder mounts `/proc`
+// there), so nothing was planted in the chroot while it lived either.
 #[test]
 fn pbuilder_under_detbuild_leaves_base_and_host_unchanged() {
     if !tools(&[], "") {
@@ -269,9 +291,39 @@ fn pbuilder_under_detbuild_leaves_base_and_host_unchanged() {
     let base = base();
     let before = std::fs::read(&base).unwrap();
     let sources = source_package("pbuilder-trace-src");
+    let hooks = sources.join("hooks");
+    std::fs::create_dir(&hooks).unwrap();
+    let hook = hooks.join("B10-detbuild-preload");
+    std::fs::write(&hook, HOOK).unwrap();
+    run(native(&["chmod", "+x"]).arg(&hook)).ok();
     let argv = ["pbuilder", "build", "--basetgz", base.to_str().unwrap()];
-    let (results, _) = build("pbuilder-trace", &sources, &argv, Some(FROM_CHANGELOG));
+    let hookdir = format!("HOOKDIR={}\n", hooks.display());
+    let flags = Some(FROM_CHANGELOG);
+    let (results, _, log) = build_logged("pbuilder-trace", &sources, &argv, flags, &hookdir);
     assert!(results.iter().any(|(n, _)| n == EXAMPLE_DEB));
+    let shim = shim().canonicalize().unwrap();
+    let preload = log
+        .lines()
+        .find_map(|l| l.strip_prefix("hook: LD_PRELOAD="))
+        .unwrap_or_else(|| panic!("the hook printed no LD_PRELOAD:\n{log}"));
+    // `/proc/self/fd/N/<the shim's host path>`.
+    let through_proc = preload
+        .strip_prefix("/proc/self/fd/")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(fd, path)| {
+            fd.parse::<u32>().is_ok()
+                && Path::new("/").join(path).canonicalize().ok().as_ref() == Some(&shim)
+        });
+    assert!(through_proc, "LD_PRELOAD in the chroot: {preload}");
+    let mapped: Vec<_> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("hook: mapped "))
+        .collect();
+    assert!(
+        !mapped.is_empty() && mapped.iter().all(|m| Path::new(m) == shim),
+        "the hook mapped {mapped:?}, not {}",
+        shim.display()
+    );
     assert!(
         std::fs::read(&base).unwrap() == before,
         "the base tarball changed"
