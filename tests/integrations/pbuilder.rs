@@ -158,12 +158,7 @@ fn build_logged(
         std::fs::copy(sources.join(file), dir.join(file)).unwrap();
     }
     let conf = configure(&dir, &format!("APTCACHE=\n{settings}"));
-    let how = if flags.is_some() {
-        "detbuild"
-    } else {
-        "native"
-    };
-    let what = format!("{how} {} {}", argv[0], argv[1]);
+    let what = format!("{label}: {} {}", argv[0], argv[1]);
     progress(&format!("{what} in {} ...", dir.display()));
     let start = Instant::now();
     let mut argv = argv.to_vec();
@@ -399,4 +394,53 @@ fn cowbuilder_under_detbuild_keeps_its_base() {
     assert!(changed.is_empty(), "the base changed: {changed:#?}");
     assert_eq!(plants_below(&cow), "", "plants of the shim in the base");
     let _ = std::fs::remove_dir_all(cow.parent().unwrap());
+}
+
+// Promise (slow): the pbuilderrc lines of docs/build-farms.md, for a farm that does not wrap
+// pbuilder (`DEBBUILDOPTS` passing `--rules-file='DETBUILD -- make -f debian/rules'`,
+// `BINDMOUNTS` bringing detbuild's directory into the chroot at the same path), give
+// byte-identical .debs from plain `pbuilder build` in two directories at two times, with the
+// package's epoch (the launcher inside reads debian/changelog); without them the .debs differ.
+// The .buildinfo (and the .changes listing it) keep dpkg's real Build-Date in this form.
+#[test]
+fn pbuilder_rules_file_form_gives_identical_debs() {
+    if !tools(&[], "") {
+        return;
+    }
+    let base = base();
+    let sources = source_package("pbuilder-rules-src");
+    let argv = ["pbuilder", "build", "--basetgz", base.to_str().unwrap()];
+    let bin = detbuild_bin();
+    let settings = format!(
+        "BINDMOUNTS={dir}\nDEBBUILDOPTS=\"'--rules-file={bin} -- make -f debian/rules'\"\n",
+        dir = bin.parent().unwrap().display(),
+        bin = bin.display()
+    );
+    let build = |name: &str, settings: &str| {
+        let label = format!("pbuilder-rules-{name}");
+        build_logged(&label, &sources, &argv, None, settings)
+    };
+    let (n1, i1, _) = build("native-a", "");
+    let (n2, i2, _) = build("native-bbbbbb", "");
+    assert!(
+        differing(&n1, &n2).iter().any(|n| n == EXAMPLE_DEB),
+        "native .debs are identical, so this proves nothing"
+    );
+    assert_records_vary(&i1, &i2, VARYING);
+    let (d1, info, log) = build("det-a", &settings);
+    assert!(log.contains("--rules-file="), "{log}");
+    let (d2, _, _) = build("det-bbbbbb", &settings);
+    // Only `debian/rules` runs under the shim: dpkg-genbuildinfo writes the real Build-Date
+    // into the .buildinfo, which the .changes files list with their checksums.
+    let unshimmed = [
+        "detbuild-example_1.0_amd64.buildinfo",
+        "detbuild-example_1.0_amd64.changes",
+        "detbuild-example_1.0_source.changes",
+    ];
+    let differ = differing(&d1, &d2);
+    assert!(
+        differ.iter().all(|n| unshimmed.contains(&n.as_str())),
+        "two --rules-file pbuilder builds differ in {differ:?}:\n{info}"
+    );
+    assert_fixed(&info);
 }
