@@ -13,11 +13,11 @@
 //! copies into the chroot's `/etc` (`CONFDIR`) are in the test's own directory.
 //!
 //! SLOW on the first run: the base tarball (bookworm, pbuilder's `buildd` variant plus
-//! debhelper, the example's one build dependency, and cowdancer) is made once with `pbuilder create`
-//! (downloads about 130 MB into the apt cache, 1.5 to 3 min) into `target/cache/pbuilder/`,
+//! debhelper, the example's one build dependency, and cowdancer) is made once with
+//! `pbuilder create` (downloads about 130 MB, 1.5 to 3 min) into `target/cache/pbuilder/`,
 //! with the downloaded packages kept in `target/cache/pbuilder/aptcache/`; later runs are
-//! offline (builds run without network, as pbuilder's default `USENETWORK=no` says). Each build
-//! then takes 20-30 s on two cores (pbuilder, most of it unpacking the base), 10-20 s
+//! offline (builds run without network, as pbuilder's default `USENETWORK=no` says). Each
+//! build then takes 15-30 s on two cores (pbuilder, most of it unpacking the base), 10-20 s
 //! (cowbuilder, after the test unpacks the tarball once into its `base.cow`).
 
 use super::*;
@@ -48,7 +48,7 @@ fn configure(dir: &Path, settings: &str) -> PathBuf {
     let conf = dir.join("conf");
     let etc = conf.join("etc");
     std::fs::create_dir_all(&etc).unwrap();
-    // What pbuilder copies into the chroot's /etc (the host's /resolv.conf still, which
+    // What pbuilder copies into the chroot's /etc (the host's /etc/resolv.conf still, which
     // `pbuilder create` needs to download; builds empty it).
     std::fs::write(etc.join("hosts"), "127.0.0.1 localhost\n").unwrap();
     std::fs::write(etc.join("hostname"), "pbuilder\n").unwrap();
@@ -210,8 +210,8 @@ fn tools(extra: &[&str], package: &str) -> bool {
 const FROM_CHANGELOG: &[&str] = &["--epoch", EPOCH];
 
 /// The engine promise for `argv` (the build command without the .dsc): two native builds
-/// give different .debs (naming what differs), two detbuild builds at the changelog's epoch
-/// in two directories identical results, another epoch another .deb.
+/// give different .debs and .buildinfo files (naming what differs), two detbuild builds at the
+/// changelog's epoch in two directories identical results, another epoch another .deb.
 fn assert_engine_promise(label: &str, argv: &[&str]) {
     let sources = source_package(&format!("{label}-src"));
     let build = |name: &str, flags| build(&format!("{label}-{name}"), &sources, argv, flags);
@@ -219,10 +219,12 @@ fn assert_engine_promise(label: &str, argv: &[&str]) {
     let (n2, i2) = build("native-bbbbbb", None);
     let native_diff = differing(&n1, &n2);
     progress(&format!("natively different: {native_diff:?}"));
-    assert!(
-        native_diff.iter().any(|n| n == EXAMPLE_DEB),
-        "native .debs are identical, so this proves nothing"
-    );
+    for file in [EXAMPLE_DEB, "detbuild-example_1.0_amd64.buildinfo"] {
+        assert!(
+            native_diff.iter().any(|n| n == file),
+            "native builds gave the same {file}, so this proves nothing"
+        );
+    }
     assert_records_vary(&i1, &i2, VARYING);
     let (d1, info) = build("det-a", Some(FROM_CHANGELOG));
     let (d2, _) = build("det-bbbbbb", Some(FROM_CHANGELOG));
@@ -360,7 +362,7 @@ fn manifest(dir: &Path) -> BTreeSet<String> {
 // Promise (slow): cowbuilder (pbuilder on a hard-linked copy of a base directory, with
 // cowdancer's preload breaking links before writes) under detbuild gives byte-identical
 // results in two directories at two times, another epoch another .deb; natively the .debs
-// differ.
+// and .buildinfo files differ.
 #[test]
 fn cowbuilder_under_detbuild_gives_identical_debs() {
     if !tools(&["cowbuilder", "cow-shell"], "cowbuilder") {
