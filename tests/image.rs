@@ -6,7 +6,6 @@
 //! `target/cache/image/` and every later run unpacks them offline.
 
 use crate::common::*;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -15,24 +14,17 @@ const MIRROR: &str = "http://deb.debian.org/debian";
 /// The suite's Release file inside the package tarball (its `Date:` is the image's epoch).
 const RELEASE: &str = "var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_Release";
 
-/// Progress on the real stderr (the harness captures `eprintln!`).
 fn progress(msg: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "image: {msg}");
+    crate::common::progress("image", msg);
 }
 
 /// The package tarball, downloaded into `target/cache/image/` on first use.
 fn packages() -> PathBuf {
-    let target = detbuild_bin()
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .to_path_buf();
-    let cache = target.join("cache/image");
+    let cache = cache_dir("image");
     let tgz = cache.join(format!("{SUITE}-minbase.tgz"));
     if tgz.is_file() {
         return tgz;
     }
-    std::fs::create_dir_all(&cache).unwrap();
     progress(&format!(
         "downloading {SUITE} minbase packages into {}",
         tgz.display()

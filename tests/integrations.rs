@@ -1,7 +1,8 @@
 //! Integrations: detbuild switched on by a builder Makefile (`detbuild env`), by
 //! dpkg-buildpackage (the whole-builder wrapper, the `--rules-file` form build farms pass, and
-//! the `detbuild hook dpkg` fragment) and by rpmbuild (`detbuild hook rpm`). Each builds an
-//! example of `examples/` twice natively (different) and twice under detbuild (identical).
+//! the `detbuild hook dpkg` fragment), by pbuilder and cowbuilder (the wrapper around the
+//! whole chroot build) and by rpmbuild (`detbuild hook rpm`). Each builds an example of
+//! `examples/` twice natively (different) and twice under detbuild (identical).
 
 use crate::common::*;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,9 @@ use std::time::Duration;
 mod builder;
 /// examples/debian-pkg built by dpkg-buildpackage in each of the three ways.
 mod dpkg;
+/// examples/debian-pkg's source package built by pbuilder and cowbuilder in their chroots
+/// (slow on the first run).
+mod pbuilder;
 /// examples/rpm-spec built by rpmbuild with and without `detbuild hook rpm`.
 mod rpm;
 
@@ -69,6 +73,36 @@ fn assert_records_vary(a: &str, b: &str, fields: &[&str]) {
             "native builds recorded the same {field:?}, so this proves nothing:\n{a}\n{b}"
         );
     }
+}
+
+/// The binary package examples/debian-pkg builds.
+const EXAMPLE_DEB: &str = "detbuild-example_1.0_all.deb";
+
+/// The record examples/debian-pkg's `deb` ships (unpacked next to it, in `unpacked/`).
+#[track_caller]
+fn shipped_record(deb: &Path) -> String {
+    let root = deb.with_file_name("unpacked");
+    run(native(&["dpkg-deb", "-x"]).arg(deb).arg(&root)).ok();
+    let path = root.join("usr/share/detbuild-example/build-info.txt");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Fields of examples/debian-pkg's record that time and randomness change.
+const VARYING: &[&str] = &["built at:", "salt:", "scratch:"];
+
+/// The record of a detbuild build of examples/debian-pkg: the changelog's epoch, parts in
+/// byte order.
+#[track_caller]
+fn assert_fixed(info: &str) {
+    assert!(
+        line(info, "built at:").starts_with(&format!("built at: {EPOCH}.")),
+        "{info}"
+    );
+    assert_eq!(
+        line(info, "parts:"),
+        "parts: alpha beta delta epsilon gamma ",
+        "{info}"
+    );
 }
 
 // Promise: `detbuild hook` with an unknown kind, or with an option its fixed text cannot

@@ -21,7 +21,6 @@
 
 use crate::common::*;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -56,17 +55,13 @@ const BUILD_PATH: &str = "/build/detbuild-thirdparty";
 /// One build's limit (lsof takes about 50 s on a loaded 2-core machine, noweb 15 s).
 const BUILD_LIMIT: Duration = Duration::from_secs(600);
 
-/// One progress line, shown even while the test harness captures output.
 fn progress(line: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "thirdparty: {line}");
+    crate::common::progress("thirdparty", line);
 }
 
 /// `target/cache/thirdparty`.
 fn cache() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("target/tmp has a parent")
-        .join("cache/thirdparty")
+    cache_dir("thirdparty")
 }
 
 fn sha256(path: &Path) -> String {

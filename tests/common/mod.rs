@@ -49,6 +49,24 @@ pub fn tempdir(name: &str) -> PathBuf {
     dir
 }
 
+/// `target/cache/NAME`, created if needed: downloads that slow tests keep between runs (never
+/// committed), so reruns are offline.
+pub fn cache_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target/tmp has a parent")
+        .join("cache")
+        .join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// One progress line `AREA: LINE` of a slow test, straight to the stderr descriptor (the test
+/// harness captures `eprintln!`), so a long first run shows what it is doing.
+pub fn progress(area: &str, line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{area}: {line}");
+}
+
 /// A command with a clean, fixed environment (no inherited SOURCE_DATE_EPOCH or preload).
 pub fn command(program: impl AsRef<OsStr>) -> Command {
     let mut cmd = Command::new(program);

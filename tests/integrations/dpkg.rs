@@ -8,12 +8,9 @@ use super::*;
 
 /// The .deb the build leaves next to the source, and the record it ships.
 fn outputs(src: &Path) -> (Vec<u8>, String) {
-    let deb = src.parent().unwrap().join("detbuild-example_1.0_all.deb");
+    let deb = src.parent().unwrap().join(EXAMPLE_DEB);
     let bytes = std::fs::read(&deb).unwrap_or_else(|e| panic!("{}: {e}", deb.display()));
-    let root = src.parent().unwrap().join("unpacked");
-    run(native(&["dpkg-deb", "-x"]).arg(&deb).arg(&root)).ok();
-    let info = std::fs::read_to_string(root.join("usr/share/detbuild-example/build-info.txt"));
-    (bytes, info.unwrap())
+    (bytes, shipped_record(&deb))
 }
 
 /// Builds a fresh copy of the example with `cmd` (given the copy's path) and returns its
@@ -56,23 +53,6 @@ fn tools() -> bool {
         &["dpkg-buildpackage", "dh", "fakeroot", "shuf"],
         "dpkg-dev, debhelper, fakeroot",
     )
-}
-
-/// Fields of the record that time and randomness change.
-const VARYING: &[&str] = &["built at:", "salt:", "scratch:"];
-
-/// The record of a detbuild build: the changelog's epoch, parts in byte order.
-#[track_caller]
-fn assert_fixed(info: &str) {
-    assert!(
-        line(info, "built at:").starts_with(&format!("built at: {EPOCH}.")),
-        "{info}"
-    );
-    assert_eq!(
-        line(info, "parts:"),
-        "parts: alpha beta delta epsilon gamma ",
-        "{info}"
-    );
 }
 
 // Promise: natively two builds give different .debs (time and randomness in the shipped file,
