@@ -10,6 +10,13 @@
 //! guard, new at every exec). Two detbuild builds, in two directories at two times, are
 //! byte-identical.
 //!
+//! The second detbuild build of each package is started the way reprotest varies a build
+//! ([`vary`]): another `PATH` (an extra directory, as Debian's rebuilders add), `HOME`, time
+//! zone and locale, one more variable, and libfaketime 400 days ahead. Each of these once moved
+//! a pointer that `icont` writes into noweb's programs (the stack's start moved with the
+//! environment's size, libfaketime's mapping moved the libraries, `make PATH=...` changed the
+//! stack guard).
+//!
 //! `lsof` 4.95.0-1 differs natively only with the build directory: it records its compiler
 //! flags (`lsof -v` prints them), and Debian's flags name the directory
 //! (`-ffile-prefix-map=DIR=.`); `--build-path` makes both builds see one path.
@@ -141,24 +148,51 @@ fn unpack(pkg: &Package, dsc: &Path, parent: &Path) {
     run(&mut x).ok();
 }
 
-/// Builds the source afresh in `parent` (natively, or under detbuild with `--build-path` and
-/// `--epoch`) and returns each `.deb`'s SHA-256 by file name.
+/// Starts `cmd` the way reprotest varies a build's environment (see the module docs); `None`
+/// when libfaketime is missing (a failure under CI).
+fn vary(cmd: &mut Command) -> Option<()> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    cmd.env("PATH", format!("{path}:/i_capture_the_path"))
+        .env("HOME", "/nonexistent/second-build")
+        .env("TZ", "GMT-14")
+        .env("LANG", "fr_CH.UTF-8")
+        .env("REPROTEST_CAPTURE_ENVIRONMENT", "i_capture_the_environment")
+        .env("LD_PRELOAD", libfaketime()?)
+        .env("FAKETIME", "+400d");
+    Some(())
+}
+
+/// How a build is started.
+#[derive(Clone, Copy)]
+enum How<'a> {
+    Native,
+    /// Under detbuild with `--build-path` and this `--epoch`.
+    Detbuild(&'a str),
+    /// As `Detbuild`, from an environment varied as reprotest does ([`vary`]).
+    Varied(&'a str),
+}
+
+/// Builds the source afresh in `parent` as `how` says and returns each `.deb`'s SHA-256 by
+/// file name.
 fn build(
     pkg: &Package,
     label: &str,
     dsc: &Path,
     parent: &Path,
-    under_detbuild: Option<&str>,
+    how: How,
 ) -> BTreeMap<String, String> {
     unpack(pkg, dsc, parent);
     let script = format!("cd {} && exec dpkg-buildpackage -b -us -uc", pkg.tree);
-    let mut cmd = match under_detbuild {
-        Some(epoch) => det(
+    let mut cmd = match how {
+        How::Detbuild(epoch) | How::Varied(epoch) => det(
             &["--epoch", epoch, "--build-path", BUILD_PATH],
             &["sh", "-c", &script],
         ),
-        None => native(&["sh", "-c", &script]),
+        How::Native => native(&["sh", "-c", &script]),
     };
+    if matches!(how, How::Varied(_)) {
+        vary(&mut cmd).expect("libfaketime for the varied build");
+    }
     cmd.current_dir(parent);
     progress(&format!("{label}: building in {}", parent.display()));
     let start = Instant::now();
@@ -252,7 +286,8 @@ fn prepare(pkg: &Package) -> Option<(PathBuf, PathBuf, String)> {
     Some((dsc, dir, epoch))
 }
 
-/// The tools every package build needs, root and namespaces for `--build-path`.
+/// The tools every package build needs, root and namespaces for `--build-path`, libfaketime
+/// for the varied build.
 fn can_build() -> bool {
     let tools = [
         "dpkg-buildpackage",
@@ -264,14 +299,22 @@ fn can_build() -> bool {
     have_tools(&tools, "dpkg-dev fakeroot apt")
         && require_root("--build-path makes a private mount namespace")
         && can_unshare()
+        && libfaketime().is_some()
 }
 
-/// Two detbuild builds of `pkg` in two directories under `dir`, at two times: their `.deb`
-/// files must be byte-identical. Returns the directory of the first.
+/// Two detbuild builds of `pkg` in two directories under `dir`, at two times, the second
+/// from a varied environment ([`vary`]): their `.deb` files must be byte-identical. Returns
+/// the directory of the first.
 fn assert_identical_under_detbuild(pkg: &Package, dsc: &Path, dir: &Path, epoch: &str) -> PathBuf {
     let (c, d) = (dir.join("det-a"), dir.join("det-second"));
-    let det_c = build(pkg, "detbuild build 1", dsc, &c, Some(epoch));
-    let det_d = build(pkg, "detbuild build 2", dsc, &d, Some(epoch));
+    let det_c = build(pkg, "detbuild build 1", dsc, &c, How::Detbuild(epoch));
+    let det_d = build(
+        pkg,
+        "detbuild build 2 (varied)",
+        dsc,
+        &d,
+        How::Varied(epoch),
+    );
     assert_eq!(
         det_c,
         det_d,
@@ -306,10 +349,10 @@ fn debian_noweb_builds_identically_under_detbuild() {
         .ok()
         .trim()
         .to_string();
-    let native_a = build(pkg, "native build 1", &dsc, &native_dir, None);
+    let native_a = build(pkg, "native build 1", &dsc, &native_dir, How::Native);
     let dvi = member(pkg, &native_dir, "./usr/share/doc/noweb/guide.dvi.gz");
     let icode = member(pkg, &native_dir, "./usr/bin/htmltoc");
-    let native_b = build(pkg, "native build 2", &dsc, &native_dir, None);
+    let native_b = build(pkg, "native build 2", &dsc, &native_dir, How::Native);
     assert_ne!(
         native_a, native_b,
         "native control: two native builds gave identical .debs, so this test proves nothing"
@@ -365,8 +408,8 @@ fn debian_lsof_builds_identically_under_detbuild() {
 
     // Native control: two directories whose names differ, two times.
     let (a, b) = (dir.join("native-a"), dir.join("native-second"));
-    let native_a = build(pkg, "native build 1", &dsc, &a, None);
-    let native_b = build(pkg, "native build 2", &dsc, &b, None);
+    let native_a = build(pkg, "native build 1", &dsc, &a, How::Native);
+    let native_b = build(pkg, "native build 2", &dsc, &b, How::Native);
     assert_eq!(
         native_a.keys().collect::<Vec<_>>(),
         native_b.keys().collect::<Vec<_>>()
