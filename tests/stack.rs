@@ -63,6 +63,47 @@ fn stack_addresses_do_not_move_with_the_environment() {
     }
 }
 
+// Promise: the address of PATH's value (which programs that search PATH leave on the stack)
+// does not move when other variables change length or order: every exec hands on PATH first,
+// then the rest by name. Started by a shell and by Perl (which rebuilds its environment in its
+// own order), with HOME of two lengths and one more variable; natively (randomization off) it
+// moves with HOME.
+#[test]
+fn path_does_not_move_with_other_variables() {
+    if !have("setarch", "util-linux") || !have("perl", "perl") {
+        return;
+    }
+    let probe = probe("envaddr");
+    let p = probe.to_str().unwrap();
+    let perl = format!("$ENV{{ADDED}} = 1; exec {p:?}");
+    let home = |under: bool, home: &str, argv: &[&str]| {
+        let mut cmd = with_foo(under, "a", argv);
+        cmd.env("HOME", home);
+        cmd
+    };
+    let (short, long) = ("/root", "/nonexistent/second-build");
+    // Natively the strings are laid out down from the top of the stack: PATH moves with the
+    // entries after it.
+    let native = |h: &str| {
+        let home = format!("HOME={h}");
+        let argv = ["env", "-i", "PATH=/usr/bin:/bin", &home, "setarch", "-R", p];
+        run(&mut native(&argv)).ok()
+    };
+    assert_ne!(
+        native(short),
+        native(long),
+        "native control: PATH did not move"
+    );
+    let starts: [&[&str]; 2] = [&["sh", "-c", p], &["perl", "-e", &perl]];
+    for argv in starts {
+        let fixed = run(&mut home(true, short, argv)).ok();
+        assert!(fixed.ends_with(" first=PATH\n"), "{argv:?}: {fixed}");
+        let mut more = home(true, long, argv);
+        more.env("AAA_EXTRA", "1");
+        assert_eq!(run(&mut more).ok(), fixed, "{argv:?}: PATH moved");
+    }
+}
+
 // Promise: Icon's translator, which writes uninitialized stack bytes into the icode it makes
 // (what made Debian's noweb unreproducible), makes the same file whatever the environment's
 // size; natively two runs differ.
@@ -97,16 +138,38 @@ fn icont_output_does_not_depend_on_the_environment_size() {
     }
 }
 
-/// The names of the pad entries in `env`'s output.
+/// The names of the pad entries in `env`'s output (an `env` run with no arguments), after
+/// checking they are `DETBUILD_FILL`, `DETBUILD_PAD`, then `DETBUILD_PAD_1`... once each, as
+/// many as make the argument and environment pointers a multiple of 16.
+#[track_caller]
 fn pads(out: &str) -> Vec<&str> {
-    out.lines()
+    let names: Vec<&str> = out
+        .lines()
         .filter_map(|l| l.split_once('=').map(|(name, _)| name))
+        .collect();
+    let pads: Vec<&str> = names
+        .iter()
+        .copied()
         .filter(|n| n.starts_with("DETBUILD_FILL") || n.starts_with("DETBUILD_PAD"))
-        .collect()
+        .collect();
+    if pads.is_empty() {
+        return pads;
+    }
+    assert_eq!(pads[..2], ["DETBUILD_FILL", "DETBUILD_PAD"], "{out}");
+    let fillers: Vec<String> = (1..pads.len() - 1)
+        .map(|i| format!("DETBUILD_PAD_{i:X}"))
+        .collect();
+    assert_eq!(pads[2..], fillers, "{out}");
+    assert_eq!(
+        (names.len() + 1) % 16,
+        0,
+        "pointers not a multiple of 16:\n{out}"
+    );
+    pads
 }
 
 // Promise: the pads are replaced at every exec, never added to: three nested shells see one
-// of each, and so does a program started with an environment cleared by `env -i`.
+// set, and so does a program started with an environment cleared by `env -i`.
 #[test]
 fn pads_are_replaced_not_accumulated() {
     let nested = run(&mut det(
@@ -114,13 +177,9 @@ fn pads_are_replaced_not_accumulated() {
         &["sh", "-c", "sh -c 'sh -c env'"],
     ))
     .ok();
-    assert_eq!(pads(&nested), ["DETBUILD_FILL", "DETBUILD_PAD"], "{nested}");
+    assert!(!pads(&nested).is_empty(), "{nested}");
     let cleared = run(&mut det(&["--epoch", EPOCH], &["env", "-i", "env"])).ok();
-    assert_eq!(
-        pads(&cleared),
-        ["DETBUILD_FILL", "DETBUILD_PAD"],
-        "{cleared}"
-    );
+    assert!(!pads(&cleared).is_empty(), "{cleared}");
     let kept = run(&mut det(
         &["--epoch", EPOCH, "--aslr"],
         &["sh", "-c", "env"],

@@ -68,7 +68,7 @@ fn pads(
     env: &[(&str, OsString)],
     unset: &[&str],
 ) -> Vec<(&'static str, OsString)> {
-    use detbuild_core::stack::{fill_entry, is_pad, pads_for, FILL_NAME};
+    use detbuild_core::stack::{fill_entry, is_pad, pads_for, FILLERS, FILL_NAME};
     let mut vars: std::collections::BTreeMap<OsString, OsString> = std::env::vars_os().collect();
     for name in unset {
         vars.remove(OsStr::new(name));
@@ -104,10 +104,15 @@ fn pads(
         return Vec::new();
     };
     let fill = &fill[FILL_NAME.len()..fill.len() - 1];
-    vec![
+    let mut out = vec![
         ("DETBUILD_FILL", OsStr::from_bytes(fill).to_owned()),
         ("DETBUILD_PAD", ".".repeat(pads.dots).into()),
-    ]
+    ];
+    for filler in &FILLERS[..pads.fillers] {
+        let name = std::str::from_utf8(&filler[..filler.len() - 2]).expect("ASCII names");
+        out.push((name, OsString::new()));
+    }
+    out
 }
 
 /// Starts `cmd`: its pid, or the exit status after a one-line message.

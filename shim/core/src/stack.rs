@@ -10,11 +10,14 @@
 //! icode header) give different files when a variable is one byte longer, a path one
 //! directory deeper, or one more variable is set.
 //!
-//! The exec hooks add two entries so that the stack pointer is the same for every environment
-//! up to the next multiple of [`BUCKET`] bytes: `DETBUILD_FILL=` (a run of [`UNIT`]-byte units,
-//! taken from one static string) and `DETBUILD_PAD=` plus `0..UNIT` dots. [`plan`] solves for
-//! their lengths with the model below; any entries of those names already in the environment
-//! are dropped first, so the pads never accumulate.
+//! The exec hooks add entries so that the stack pointer, and where the strings start, are the
+//! same for every environment up to the next multiple of [`BUCKET`] bytes and [`SLOTS`]
+//! entries: `DETBUILD_FILL=` (a run of [`UNIT`]-byte units, taken from one static string),
+//! `DETBUILD_PAD=` plus `0..UNIT` dots, and up to `SLOTS - 1` empty `DETBUILD_PAD_x=` entries
+//! that bring the number of pointers to a multiple of [`SLOTS`] (each pointer moves the
+//! vectors below the strings by 8 bytes, so with the stack pointer fixed the strings would
+//! move instead). [`plan`] solves for their sizes with the model below; any entries of those
+//! names already in the environment are dropped first, so the pads never accumulate.
 //!
 //! Model (with `S` the bytes of all strings, each with its NUL, including the file name, and
 //! `N` the number of argument and environment pointers):
@@ -24,6 +27,14 @@
 //! out. [`plan`] makes the padded `S` itself 8 modulo 16, so a `#!` script, whose interpreter
 //! the kernel starts with a few strings swapped, gets a depth that follows from the script
 //! alone.
+//!
+//! The strings' own addresses: the kernel lays the environment's strings out in `envp` order
+//! upwards from the argument strings, so a value's address moves with the length of every entry
+//! before it (programs leave pointers into `PATH` on the stack after searching it; `icont`
+//! writes one into noweb's programs, and reprotest's `HOME` variation moved it). The hooks
+//! therefore hand on the environment in one order ([`canonical_order`]): `PATH` first, where
+//! its address follows from the arguments alone, then every other entry by name, so no
+//! program's own order (Perl's hash order, a shell's) decides what comes before what.
 //!
 //! Invariants: the pads are at most `BUCKET + UNIT` bytes; an environment too large for the
 //! pads to fit under the kernel's limit ([`fits`]) is left as it is.
@@ -36,6 +47,30 @@ pub const UNIT: usize = 32;
 pub const FILL_NAME: &[u8] = b"DETBUILD_FILL=";
 /// The fine pad's name, with its `=`.
 pub const PAD_NAME: &[u8] = b"DETBUILD_PAD=";
+/// Environments whose argument and environment pointers fall in one bucket of this many get
+/// one layout.
+pub const SLOTS: usize = 16;
+/// The empty entries that round the pointer count up to a multiple of [`SLOTS`], with their
+/// NULs, all of one length ([`FILLER_BYTES`]).
+pub static FILLERS: [&[u8]; SLOTS - 1] = [
+    b"DETBUILD_PAD_1=\0",
+    b"DETBUILD_PAD_2=\0",
+    b"DETBUILD_PAD_3=\0",
+    b"DETBUILD_PAD_4=\0",
+    b"DETBUILD_PAD_5=\0",
+    b"DETBUILD_PAD_6=\0",
+    b"DETBUILD_PAD_7=\0",
+    b"DETBUILD_PAD_8=\0",
+    b"DETBUILD_PAD_9=\0",
+    b"DETBUILD_PAD_A=\0",
+    b"DETBUILD_PAD_B=\0",
+    b"DETBUILD_PAD_C=\0",
+    b"DETBUILD_PAD_D=\0",
+    b"DETBUILD_PAD_E=\0",
+    b"DETBUILD_PAD_F=\0",
+];
+/// Bytes of each of [`FILLERS`], NUL included.
+pub const FILLER_BYTES: usize = 16;
 /// Units in [`FILL`]: the most [`plan`] asks for.
 pub const FILL_UNITS: usize = (BUCKET + UNIT) / UNIT + 1;
 /// The kernel's floor for the strings and pointers of one exec (32 pages), whatever the stack
@@ -79,21 +114,53 @@ pub fn pad_entry(dots: usize, buf: &mut [u8]) -> Option<usize> {
 
 /// Whether `entry` (`NAME=value`) is one of the pads, which the hooks drop and replace.
 pub fn is_pad(entry: &[u8]) -> bool {
-    entry.starts_with(FILL_NAME) || entry.starts_with(PAD_NAME)
+    entry.starts_with(FILL_NAME)
+        || entry.starts_with(PAD_NAME)
+        || entry.starts_with(b"DETBUILD_PAD_")
 }
 
-/// The two pads' sizes: `units` of [`UNIT`] bytes in `DETBUILD_FILL=`, `dots` in
-/// `DETBUILD_PAD=`.
+/// The pads' sizes: `units` of [`UNIT`] bytes in `DETBUILD_FILL=`, `dots` in
+/// `DETBUILD_PAD=`, and how many of [`FILLERS`] follow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pads {
     pub units: usize,
     pub dots: usize,
+    pub fillers: usize,
 }
 
 impl Pads {
-    /// Bytes the two entries add to the strings, NULs included.
+    /// Bytes the entries add to the strings, NULs included.
     pub fn bytes(self) -> usize {
-        self.units * UNIT + 1 + PAD_NAME.len() + self.dots + 1
+        self.units * UNIT + 1 + PAD_NAME.len() + self.dots + 1 + self.fillers * FILLER_BYTES
+    }
+
+    /// Entries added.
+    pub fn entries(self) -> usize {
+        2 + self.fillers
+    }
+}
+
+/// The name part of an environment entry (before the first `=`).
+fn name(entry: &[u8]) -> &[u8] {
+    entry.split(|&b| b == b'=').next().unwrap_or(entry)
+}
+
+/// Where `entry` goes in the canonical order: `PATH` first, then the others by name.
+fn rank(entry: &[u8]) -> (bool, &[u8]) {
+    let n = name(entry);
+    (n != b"PATH", n)
+}
+
+/// Sorts `items` (environment entries, read through `entry`) into the order the hooks hand on:
+/// `PATH` first, then by name, entries of one name in their order (stable; no allocation, so
+/// an insertion sort: environments hold tens of entries).
+pub fn canonical_order<T>(items: &mut [T], entry: impl Fn(&T) -> &[u8]) {
+    for i in 1..items.len() {
+        let mut j = i;
+        while j > 0 && rank(entry(&items[j - 1])) > rank(entry(&items[j])) {
+            items.swap(j - 1, j);
+            j -= 1;
+        }
     }
 }
 
@@ -112,14 +179,16 @@ pub fn depth(strings: usize, pointers: usize, platform: usize) -> usize {
 /// The pads that bring an exec of `strings` bytes and `pointers` pointers (the pads already in
 /// the environment not counted) to the bucket's depth; `None` when the sizes overflow.
 pub fn plan(strings: usize, pointers: usize, platform: usize) -> Option<Pads> {
-    let fixed = 1 + PAD_NAME.len() + 1;
-    let vectors = depth(0, pointers.checked_add(2)?, platform) - r8(0);
+    let fillers = (SLOTS - pointers.checked_add(2)? % SLOTS) % SLOTS;
+    let fixed = 1 + PAD_NAME.len() + 1 + fillers * FILLER_BYTES;
+    let vectors = depth(0, pointers + 2 + fillers, platform) - r8(0);
     let least = strings.checked_add(fixed + UNIT)?.checked_add(vectors)?;
     let target = least.checked_sub(8)?.div_ceil(BUCKET).max(1) * BUCKET + 8;
     let need = target - vectors - strings - fixed;
     Some(Pads {
         units: need / UNIT,
         dots: need % UNIT,
+        fillers,
     })
 }
 
@@ -140,7 +209,7 @@ pub fn pads_for(
         pointers += 1;
     }
     let pads = plan(strings, pointers, platform)?;
-    let total = strings + pads.bytes() + 8 * (pointers + 4);
+    let total = strings + pads.bytes() + 8 * (pointers + pads.entries() + 2);
     (fits(total, 0) || fits(total, stack_limit())).then_some(pads)
 }
 
@@ -157,11 +226,17 @@ mod tests {
 
     const X86: usize = b"x86_64\0".len();
 
-    fn padded_depth(strings: usize, pointers: usize) -> usize {
+    /// The padded strings' bytes and the depth.
+    fn padded(strings: usize, pointers: usize) -> (usize, usize) {
         let p = plan(strings, pointers, X86).unwrap();
         let s = strings + p.bytes();
         assert_eq!(s % 16, 8, "padded strings not 8 mod 16");
-        depth(s, pointers + 2, X86)
+        assert_eq!((pointers + p.entries()) % SLOTS, 0, "{p:?}");
+        (s, depth(s, pointers + p.entries(), X86))
+    }
+
+    fn padded_depth(strings: usize, pointers: usize) -> usize {
+        padded(strings, pointers).1
     }
 
     #[test]
@@ -201,6 +276,18 @@ mod tests {
     }
 
     #[test]
+    fn strings_start_at_one_place_for_every_pointer_count_in_a_bucket() {
+        // Pointers 15..=30 plus the two pads make 17..=32: one bucket of SLOTS.
+        let first = padded(500, 15);
+        for strings in (500..3000).step_by(37) {
+            for pointers in 15..=30 {
+                assert_eq!(padded(strings, pointers), first, "{strings} {pointers}");
+            }
+        }
+        assert_ne!(padded(500, 31).0, first.0, "the next bucket of pointers");
+    }
+
+    #[test]
     fn a_larger_environment_moves_to_the_next_bucket() {
         assert_eq!(padded_depth(BUCKET, 10), 2 * BUCKET + 8);
         assert_eq!(padded_depth(5 * BUCKET + 77, 500), 6 * BUCKET + 8);
@@ -237,6 +324,11 @@ mod tests {
         assert_eq!(pad_entry(0, &mut buf[..14]), Some(14));
         assert_eq!(pad_entry(1, &mut buf[..14]), None);
         assert!(is_pad(b"DETBUILD_PAD=..") && is_pad(b"DETBUILD_FILL="));
+        assert!(is_pad(b"DETBUILD_PAD_7="));
+        for f in FILLERS {
+            assert_eq!(f.len(), FILLER_BYTES);
+            assert!(is_pad(f) && f.ends_with(b"=\0"));
+        }
         assert!(!is_pad(b"DETBUILD_PADX") && !is_pad(b"DETBUILD=v2"));
     }
 
@@ -260,6 +352,30 @@ mod tests {
             None,
             "over the floor with no stack limit to allow it"
         );
+    }
+
+    #[test]
+    fn canonical_order_puts_path_first_then_names() {
+        let mut env: [&[u8]; 7] = [
+            b"ZZ=1",
+            b"HOME=/root",
+            b"PATHX=a",
+            b"B=2",
+            b"PATH=/bin",
+            b"B=1",
+            b"A",
+        ];
+        canonical_order(&mut env, |e| e);
+        let want: [&[u8]; 7] = [
+            b"PATH=/bin",
+            b"A",
+            b"B=2",
+            b"B=1",
+            b"HOME=/root",
+            b"PATHX=a",
+            b"ZZ=1",
+        ];
+        assert_eq!(env, want);
     }
 
     #[test]

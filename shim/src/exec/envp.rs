@@ -24,8 +24,8 @@
 //! the shim cannot follow), and [`with_env`]'s caller says whether the program started, so a
 //! failed exec or spawn removes what was prepared for it.
 //!
-//! The copy also ends with the stack pads ([`pad`]) when this process pads, in place of any
-//! inherited ones; then every exec gets a copy.
+//! When this process pads, the copy is in the canonical order and ends with the stack pads
+//! ([`pad`]), in place of any inherited ones; then every exec gets a copy.
 //!
 //! Not re-added: `SOURCE_DATE_EPOCH` (a build that clears it means it) and other preloads that
 //! were in `LD_PRELOAD` at init (only the shim is put back).
@@ -242,6 +242,7 @@ fn build(
         push(ASAN_LINK_ORDER.as_ptr())?;
     }
     if plan.pads {
+        pad::order(&mut array[..n]);
         n = pad::append(program.path, program.argv, array, n, pads);
     }
     *array.get_mut(n)? = core::ptr::null();

@@ -1,10 +1,12 @@
 //! Environment pads: a new program's stack addresses do not move with its environment's size.
 //!
 //! When this process pads (`stack=fixed`, the default: [`enabled`]), every environment an exec
-//! or spawn hook hands on ends with `DETBUILD_FILL=` and `DETBUILD_PAD=` entries sized by
+//! or spawn hook hands on is in the canonical order ([`order`]: `PATH` first, then by name,
+//! so a value's address does not move with other entries' order) and ends with
+//! `DETBUILD_FILL=`, `DETBUILD_PAD=` and empty `DETBUILD_PAD_x=` entries sized by
 //! [`detbuild_core::stack::plan`] from the file name, argument and environment strings, so
-//! that, with randomization off, the program's initial stack pointer is the same for every
-//! environment up to the next 16 KiB step. Pads already in the environment (inherited from a
+//! that, with randomization off, the program's initial stack pointer and where its strings
+//! start are the same for every environment up to the next 16 KiB and 16-entry step. Pads already in the environment (inherited from a
 //! parent) are dropped by the caller first ([`is_pad`]), so they are never counted twice.
 //!
 //! Exact for `execve`, `execveat` and `posix_spawn` with a path; `execvp` and `posix_spawnp`
@@ -25,8 +27,8 @@ pub use detbuild_core::stack::is_pad;
 
 /// Bytes for the `DETBUILD_PAD=` entry.
 pub const PAD_TEXT: usize = PAD_NAME.len() + UNIT + 1;
-/// Entries the pads add.
-pub const ENTRIES: usize = 2;
+/// The most entries the pads add.
+pub const ENTRIES: usize = 2 + stack::SLOTS - 1;
 
 /// Whether this process pads the environments it hands on.
 pub fn enabled() -> bool {
@@ -74,6 +76,13 @@ fn stack_limit() -> usize {
     }
 }
 
+/// Puts the environment `entries` in the order the pads assume for string addresses:
+/// `PATH` first, then by name ([`stack::canonical_order`]).
+pub fn order(entries: &mut [*const c_char]) {
+    // SAFETY: each entry is a NUL-terminated string that outlives the exec call.
+    stack::canonical_order(entries, |&p| unsafe { CStr::from_ptr(p) }.to_bytes());
+}
+
 /// Appends the pads after the `n` entries of `array` for an exec of `path` with `argv`, the
 /// short one written into `buf`; the new count. Leaves `n` when the pads do not fit (in
 /// `array` or under the kernel's limit).
@@ -101,5 +110,11 @@ pub fn append(
     };
     array[n] = fill.as_ptr().cast();
     array[n + 1] = buf.as_ptr().cast();
-    n + ENTRIES
+    for (slot, filler) in array[n + 2..]
+        .iter_mut()
+        .zip(&stack::FILLERS[..pads.fillers])
+    {
+        *slot = filler.as_ptr().cast();
+    }
+    n + pads.entries()
 }
