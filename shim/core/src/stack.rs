@@ -290,7 +290,7 @@ mod tests {
     #[test]
     fn a_larger_environment_moves_to_the_next_bucket() {
         assert_eq!(padded_depth(BUCKET, 10), 2 * BUCKET + 8);
-        assert_eq!(padded_depth(5 * BUCKET + 77, 500), 6 * BUCKET + 8);
+        assert_eq!(padded_depth(5 * BUCKET + 77, 50), 6 * BUCKET + 8);
     }
 
     #[test]

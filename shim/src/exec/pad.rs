@@ -79,8 +79,21 @@ fn stack_limit() -> usize {
 /// Puts the environment `entries` in the order the pads assume for string addresses:
 /// `PATH` first, then by name ([`stack::canonical_order`]).
 pub fn order(entries: &mut [*const c_char]) {
-    // SAFETY: each entry is a NUL-terminated string that outlives the exec call.
-    stack::canonical_order(entries, |&p| unsafe { CStr::from_ptr(p) }.to_bytes());
+    stack::canonical_order(entries, |&p| name(p));
+}
+
+/// The name part of the entry at `p` (up to its `=` or NUL), read without measuring the whole
+/// entry: the sort compares names many times.
+fn name(p: *const c_char) -> &'static [u8] {
+    let mut len = 0;
+    // SAFETY: `p` is a NUL-terminated entry that outlives the exec call; the walk stops at its
+    // `=` or NUL.
+    unsafe {
+        while !matches!(*p.add(len) as u8, 0 | b'=') {
+            len += 1;
+        }
+        core::slice::from_raw_parts(p.cast::<u8>(), len)
+    }
 }
 
 /// Appends the pads after the `n` entries of `array` for an exec of `path` with `argv`, the
