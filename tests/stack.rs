@@ -1,8 +1,9 @@
-//! Stack addresses that do not move with the size of the environment: every exec gets the
-//! `DETBUILD_FILL`/`DETBUILD_PAD` pads (shim/core/src/stack.rs), so with randomization off a
-//! program's stack starts at the same address whatever its environment's length (up to the
-//! next 16 KiB step). The native control runs with randomization off too (`setarch -R`), so
-//! only the environment's size differs.
+//! Stack addresses that do not move with the size of the environment: every exec hands on
+//! `PATH` first, the rest by name, then the `DETBUILD_FILL`/`DETBUILD_PAD`/`DETBUILD_PAD_x`
+//! pads (shim/core/src/stack.rs), so with randomization off a program's stack and its strings
+//! start at the same addresses whatever its environment's length (up to the next 16 KiB and
+//! 16-entry step). The native controls run with randomization off too (`setarch -R`), so only
+//! the environment differs.
 
 use crate::common::*;
 use std::process::Command;

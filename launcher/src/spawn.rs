@@ -59,9 +59,10 @@ pub fn command(
     Ok(cmd)
 }
 
-/// The two stack pads for `program args` started with the launcher's environment changed by
-/// `env` and `unset` (as `Command` builds it: one entry per name); none when they would not
-/// fit under the kernel's limit.
+/// The stack pads (`DETBUILD_FILL`, `DETBUILD_PAD`, the empty `DETBUILD_PAD_x`) for
+/// `program args` started with the launcher's environment changed by `env` and `unset` (as
+/// `Command` builds it: one entry per name); none when they would not fit under the kernel's
+/// limit.
 fn pads(
     program: &OsStr,
     args: &[OsString],
